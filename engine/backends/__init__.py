@@ -1,0 +1,1 @@
+"""Inference backends behind the engine facade: eager PyTorch (the reference) and ExecuTorch."""

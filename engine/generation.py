@@ -1,0 +1,288 @@
+"""The decoding loop shared by every mode and backend.
+
+It streams text, stops within one token of a cancel, reuses the cached prefix
+of the previous request (autocomplete calls while the user types share all
+but the last few characters), and heals the last token of a prompt cut
+mid-word so that "The quick bro" completes as "wn fox" and not " brown fox".
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.backends.base import Backend
+from engine.modes import GenerationParams
+from engine.sampling import sample
+
+PREFILL_CHUNK = 64  # positions per prefill call: a cancel waits at most one chunk
+_SENTENCE_END = re.compile(r"[.!?…][\"'»”’)\]]*$")
+
+
+class CancelToken:
+    """Set from any thread; the generator checks it before every model call."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class GenerationStats:
+    prompt_positions: int = 0
+    reused_positions: int = 0  # prompt positions served from the previous request's cache
+    prefill_seconds: float = 0.0
+    first_token_seconds: float = 0.0  # request start -> first sampled token
+    new_tokens: int = 0
+    decode_seconds: float = 0.0
+    cancelled: bool = False
+    stop_reason: str = ""
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return (self.new_tokens - 1) / self.decode_seconds if self.decode_seconds > 0 and self.new_tokens > 1 else 0.0
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        fresh = self.prompt_positions - self.reused_positions
+        return fresh / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SoftPrefix:
+    """Input embeddings placed after BOS (persona soft tokens). ``key`` identifies them for the cache."""
+
+    embeds: torch.Tensor  # [k, hidden]
+    key: str
+
+    @classmethod
+    def of(cls, embeds: torch.Tensor) -> SoftPrefix:
+        digest = hashlib.sha256(embeds.detach().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()
+        return cls(embeds.detach(), digest[:16])
+
+
+class VocabIndex:
+    """Token strings sorted for prefix search (token healing)."""
+
+    def __init__(self, tokenizer) -> None:
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        special = set(getattr(tokenizer, "all_special_ids", []))
+        self.strings: list[str] = []
+        for i, piece in enumerate(pieces):
+            if piece is None or i in special or piece.startswith("<0x"):
+                self.strings.append("")
+                continue
+            self.strings.append(piece.replace("▁", " ").replace("Ġ", " ").replace("Ċ", "\n"))
+        order = sorted(range(len(self.strings)), key=self.strings.__getitem__)
+        self._sorted = [self.strings[i] for i in order]
+        self._ids = order
+
+    def ids_starting_with(self, prefix: str) -> list[int]:
+        lo = bisect.bisect_left(self._sorted, prefix)
+        out = []
+        for j in range(lo, len(self._sorted)):
+            if not self._sorted[j].startswith(prefix):
+                break
+            out.append(self._ids[j])
+        return out
+
+
+class Generator:
+    """Runs one request at a time on a backend; remembers what its cache holds."""
+
+    def __init__(self, backend: Backend, tokenizer, eos_ids: set[int]) -> None:
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.eos_ids = eos_ids
+        self._cached_keys: list = []  # one key per cached position: a token id or ("soft", key, i)
+        self._lock = threading.Lock()
+        self._vocab: VocabIndex | None = None
+        self.last_stats = GenerationStats()
+
+    def invalidate(self) -> None:
+        """Drop the cache: the weights changed (another adapter set)."""
+        self.backend.reset()
+        self._cached_keys = []
+
+    # -- prompt feeding ---------------------------------------------------------
+
+    def _items(self, prompt_ids: list[int], soft: SoftPrefix | None) -> list:
+        if soft is None:
+            return list(prompt_ids)
+        soft_items = [("soft", soft.key, i) for i in range(soft.embeds.shape[0])]
+        bos = getattr(self.tokenizer, "bos_token_id", None)
+        if prompt_ids and prompt_ids[0] == bos:
+            return [prompt_ids[0], *soft_items, *prompt_ids[1:]]
+        return [*soft_items, *prompt_ids]
+
+    def _feed(self, items: list, soft: SoftPrefix | None, cancel: CancelToken | None, stats: GenerationStats):
+        common = 0
+        for a, b in zip(self._cached_keys, items, strict=False):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(items) - 1)  # the last item must run to give logits
+        self.backend.truncate(common)
+        self._cached_keys = self._cached_keys[:common]
+        stats.prompt_positions, stats.reused_positions = len(items), common
+        logits = None
+        pos = common
+        while pos < len(items):
+            if cancel is not None and cancel.cancelled:
+                return None
+            is_soft = isinstance(items[pos], tuple)
+            end = pos
+            while end < len(items) and isinstance(items[end], tuple) == is_soft and end - pos < PREFILL_CHUNK:
+                end += 1
+            if is_soft:
+                first = items[pos][2]
+                logits = self.backend.forward_embeds(soft.embeds[first : first + end - pos], pos)
+            else:
+                logits = self.backend.forward_tokens(list(items[pos:end]), pos)
+            self._cached_keys.extend(items[pos:end])
+            pos = end
+        return logits
+
+    # -- healing ----------------------------------------------------------------
+
+    def _heal(self, prompt_ids: list[int], prompt_text: str) -> tuple[list[int], str, list[int] | None]:
+        """Drop a trailing partial-word token; return (ids, its text, allowed first tokens)."""
+        if len(prompt_ids) < 2 or not prompt_text or not prompt_text[-1].isalnum():
+            return prompt_ids, "", None
+        if self._vocab is None:
+            self._vocab = VocabIndex(self.tokenizer)
+        piece = self._vocab.strings[prompt_ids[-1]] if prompt_ids[-1] < len(self._vocab.strings) else ""
+        if not piece or not piece.strip() or not piece.strip().isalnum():
+            return prompt_ids, "", None
+        allowed = self._vocab.ids_starting_with(piece)
+        if len(allowed) <= 1:
+            return prompt_ids, "", None
+        return prompt_ids[:-1], piece, allowed
+
+    # -- the loop ---------------------------------------------------------------
+
+    def stream(
+        self,
+        prompt_ids: list[int],
+        params: GenerationParams,
+        *,
+        prompt_text: str = "",
+        soft: SoftPrefix | None = None,
+        cancel: CancelToken | None = None,
+        heal: bool = False,
+    ) -> Iterator[str]:
+        with self._lock:
+            yield from self._stream_locked(prompt_ids, params, prompt_text, soft, cancel, heal)
+
+    def _stream_locked(self, prompt_ids, params, prompt_text, soft, cancel, heal) -> Iterator[str]:
+        stats = GenerationStats()
+        self.last_stats = stats
+        started = time.perf_counter()
+        healed = ""
+        allowed = None
+        if heal and soft is None:
+            prompt_ids, healed, allowed = self._heal(prompt_ids, prompt_text)
+        items = self._items(prompt_ids, soft)
+        if len(items) > self.backend.max_positions - params.max_new_tokens:
+            keep = self.backend.max_positions - params.max_new_tokens
+            items = items[-keep:]
+        generator = torch.Generator()
+        generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
+
+        logits = self._feed(items, soft, cancel, stats)
+        stats.prefill_seconds = time.perf_counter() - started
+        if logits is None:
+            stats.cancelled, stats.stop_reason = True, "cancelled"
+            return
+
+        anchor = [t for t in items[-8:] if not isinstance(t, tuple)]
+        anchor_text = self.tokenizer.decode(anchor, skip_special_tokens=True)
+        generated: list[int] = []
+        emitted = ""
+        history = [t for t in items if not isinstance(t, tuple)]
+        decode_started = None
+        pos = len(items)
+        stop = ""
+        while True:
+            if cancel is not None and cancel.cancelled:
+                stop = "cancelled"
+                break
+            forbidden = set(self.eos_ids) if not generated else None
+            if generated or allowed is None:
+                token = sample(logits, history, params.sampling, generator, forbidden)
+            else:
+                mask = torch.full_like(logits, float("-inf"))
+                mask[allowed] = 0.0
+                token = sample(logits + mask, history, params.sampling, generator, forbidden)
+            if not generated:
+                stats.first_token_seconds = time.perf_counter() - started
+                decode_started = time.perf_counter()
+            if token in self.eos_ids:
+                stop = "eos"
+                break
+            generated.append(token)
+            history.append(token)
+            stats.tokens = generated
+            stats.new_tokens = len(generated)
+
+            text = self.tokenizer.decode(anchor + generated, skip_special_tokens=True)
+            text = text[len(anchor_text) :] if text.startswith(anchor_text) else text
+            if healed:
+                text = text[len(healed) :] if text.startswith(healed) else text
+            if text.endswith("\ufffd"):  # a multi-byte character split across tokens
+                piece, text = "", emitted
+            full, stop = _apply_stops(text, params)
+            piece = full[len(emitted) :] if full.startswith(emitted) else ""
+            if piece:
+                emitted = full
+                yield piece
+            if stop:
+                break
+            if len(generated) >= params.max_new_tokens:
+                stop = "length"
+                break
+            if pos >= self.backend.max_positions:
+                stop = "context"
+                break
+            if cancel is not None and cancel.cancelled:
+                stop = "cancelled"
+                break
+            logits = self.backend.forward_tokens([token], pos)
+            self._cached_keys.append(token)
+            pos += 1
+        if decode_started is not None:
+            stats.decode_seconds = time.perf_counter() - decode_started
+        stats.cancelled = stop == "cancelled"
+        stats.stop_reason = stop
+
+
+def _apply_stops(text: str, params: GenerationParams) -> tuple[str, str]:
+    """Cut ``text`` at the first stop boundary the params ask for; return (text, reason or '')."""
+    body_start = len(text) - len(text.lstrip())
+    if params.stop_at_paragraph:
+        i = text.find("\n\n", body_start)
+        if i >= 0:
+            return text[:i], "paragraph"
+    if params.stop_at_newline:
+        i = text.find("\n", body_start if params.stop_at_paragraph else 0)
+        if i >= 0:
+            return text[:i], "newline"
+    if params.stop_at_sentence_end and text[body_start:].strip() and _SENTENCE_END.search(text.rstrip()):
+        if text == text.rstrip():
+            return text, "sentence"
+    return text, ""

@@ -1,0 +1,85 @@
+"""Prompts for each mode, for base (non-instruct) models and for chat models.
+
+Base models (Gemma 3 270M) only continue text, so:
+- autocomplete and continue feed the writer's own text, nothing else;
+- rephrase uses a few-shot template whose examples match the text's script
+  (Cyrillic examples for Russian text), so the model answers in the same language.
+Chat models (SmolLM2-Instruct) get an instruction through their chat template
+for rephrase; they continue raw text well enough for the other modes.
+
+Training recipes build their examples with these same functions, so the
+adapters learn exactly the format they meet at inference.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The model sees at most this many characters before the cursor. The window
+# starts at a paragraph or sentence boundary, so it stays put while the user
+# types at the end, and the cached prefix can be reused.
+CONTEXT_CHARS = 1500
+
+REPHRASE_EXAMPLES_EN = [
+    ("The weather was terrible, so we decided to stay at home.", "Because the weather was awful, we chose to stay in."),
+    ("She didn't answer the letter for a long time.", "For a long while, she left the letter unanswered."),
+    ("He walked quickly to the station because he was late.", "Running late, he hurried to the station."),
+]
+REPHRASE_EXAMPLES_RU = [
+    ("Погода была ужасной, поэтому мы остались дома.", "Из-за плохой погоды мы решили никуда не ходить."),
+    ("Она долго не отвечала на письмо.", "Письмо очень долго оставалось без ответа."),
+    ("Он быстро пошёл на вокзал, потому что опаздывал.", "Опаздывая, он поспешил на вокзал."),
+]
+REPHRASE_HEADER = {
+    "en": "Each sentence is rewritten in other words, keeping its meaning.\n\n",
+    "ru": "Каждое предложение переписано другими словами, смысл сохранён.\n\n",
+}
+REPHRASE_LABELS = {"en": ("Original", "Rewritten"), "ru": ("Исходный текст", "Другими словами")}
+
+_BOUNDARY = re.compile(r"\n\s*\n|(?<=[.!?…])\s+")
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def script_of(text: str) -> str:
+    """'ru' when Cyrillic letters dominate, else 'en'."""
+    return "ru" if len(_CYRILLIC.findall(text)) > len(_LATIN.findall(text)) else "en"
+
+
+def context_window(text: str, max_chars: int = CONTEXT_CHARS) -> str:
+    """The tail of ``text`` the model sees, starting at a boundary when it had to be cut."""
+    if len(text) <= max_chars:
+        return text
+    cut = len(text) - max_chars
+    match = _BOUNDARY.search(text, cut)
+    start = match.end() if match and match.end() < len(text) else cut
+    return text[start:]
+
+
+def autocomplete_prompt(text_before_cursor: str) -> str:
+    return context_window(text_before_cursor)
+
+
+def continue_prompt(text: str) -> str:
+    return context_window(text)
+
+
+def rephrase_prompt(text: str) -> str:
+    """Few-shot prompt for base models; the answer is the line after the last label."""
+    lang = script_of(text)
+    src, dst = REPHRASE_LABELS[lang]
+    examples = REPHRASE_EXAMPLES_RU if lang == "ru" else REPHRASE_EXAMPLES_EN
+    shots = "".join(f"{src}: {a}\n{dst}: {b}\n\n" for a, b in examples)
+    flat = " ".join(text.split())
+    return f"{REPHRASE_HEADER[lang]}{shots}{src}: {flat}\n{dst}:"
+
+
+def rephrase_chat_messages(text: str) -> list[dict[str, str]]:
+    return [
+        {
+            "role": "system",
+            "content": "You rewrite the user's text in other words, keeping its meaning, language and tone. "
+            "Answer with the rewritten text only.",
+        },
+        {"role": "user", "content": " ".join(text.split())},
+    ]
