@@ -21,7 +21,7 @@ import torch
 
 from engine import prompts
 from engine.backends.eager import EagerBackend
-from engine.errors import PromptError
+from engine.errors import KillahError, PromptError
 from engine.generation import CancelToken, GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
@@ -38,7 +38,9 @@ def _default_threads() -> int:
     env = os.environ.get("KILLAH_THREADS")
     if env:
         return max(1, int(env))
-    return max(1, min(2, os.cpu_count() or 1))
+    # Half the cores, at most 4: the UI, the audio path and the user's other programs need the rest.
+    # Measured here under load: 2 threads on 2 cores decoded ~10x slower than 1 (docs/benchmarks.md).
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 class Engine:
@@ -56,13 +58,61 @@ class Engine:
         torch.set_num_threads(threads or _default_threads())
         self.loaded: LoadedModel = load_model(model, progress=progress)
         self.tokenizer = self.loaded.tokenizer
-        if backend != "eager":
+        if backend not in ("eager", "executorch", "auto"):
             raise ValueError(f"unknown backend {backend!r}")
         self.backend = EagerBackend(self.loaded)
         self.generator = Generator(self.backend, self.tokenizer, self._eos_ids())
+        self.backend_note = ""  # why the ExecuTorch program is not in use, if it is not
+        if backend != "eager":
+            self._start_executorch(wait=backend == "executorch", progress=progress, threads=threads)
         self.mode_params: dict[Mode, GenerationParams] = dict(DEFAULT_PARAMS)
         self.adapters = self._load_adapters() if use_adapters else None
         self._active_mode: Mode | None = None
+
+    # -- backends ---------------------------------------------------------------
+
+    def use_backend(self, backend: Any) -> None:
+        """Switch the backend between requests (eager -> ExecuTorch once its program is ready)."""
+        with self.generator._lock:  # never in the middle of a stream
+            self.backend = backend
+            self.generator.backend = backend
+            self.generator.invalidate()
+
+    def _start_executorch(self, *, wait: bool, progress: ProgressFn | None, threads: int | None) -> None:
+        """Serve from the cached INT4 program (``killah export`` builds it).
+
+        ``wait`` (backend="executorch"): use it if it is valid, else stay on eager.
+        Otherwise (backend="auto"): a missing or invalid program is rebuilt in the
+        background (minutes) and the engine switches when it is ready. Meanwhile, or
+        if it cannot be had (missing, truncated, built for another model, export
+        failed), the eager backend serves and ``backend_note`` says why.
+        """
+        from engine.backends.executorch import ExecuTorchBackend
+        from engine.export import DEFAULT_PRESET, ProgramCache, preset, spec_for
+
+        cache = ProgramCache()
+        spec = spec_for(self.loaded, preset(DEFAULT_PRESET))
+        n_threads = threads or _default_threads()
+
+        def ready(path: Path) -> None:
+            try:
+                self.use_backend(ExecuTorchBackend(path, threads=n_threads))
+                self.backend_note = ""
+            except KillahError as exc:
+                failed(exc)
+
+        def failed(exc: KillahError) -> None:
+            self.backend_note = f"using eager PyTorch: {exc}"
+            log.warning(self.backend_note)
+
+        try:
+            ready(cache.lookup(self.loaded, spec))
+            return
+        except KillahError as exc:
+            failed(exc)
+        if not wait:
+            self.backend_note = "ExecuTorch program is being built; using eager PyTorch meanwhile"
+            cache.ensure_in_background(self.loaded, spec, ready, on_error=failed, progress=progress)
 
     # -- info -------------------------------------------------------------------
 
@@ -77,8 +127,8 @@ class Engine:
     @property
     def adapter_status(self) -> str:
         if self.adapters is None:
-            return "no adapters (base model only)"
-        return self.adapters.status()
+            return "base model only (no adapters installed for it)"
+        return self.adapters.status(self._active_mode or Mode.AUTOCOMPLETE)
 
     def _eos_ids(self) -> set[int]:
         ids = set()
@@ -94,27 +144,22 @@ class Engine:
         return ids
 
     def _load_adapters(self) -> Any:
-        """The shipped adapters for this base, if any (engine/adapters.py, issue 5)."""
+        """The shipped adapters for this base, if any (engine/adapters.py)."""
         try:
             from engine.adapters import AdapterRegistry
-        except ImportError:
-            return None
-        try:
+
             registry = AdapterRegistry(self.loaded)
         except Exception as exc:  # noqa: BLE001 - a bad artifact must not stop the editor
             log.warning("adapters disabled: %s", exc)
             return None
-        if registry.is_empty():
-            return None
-        # peft wraps the model: the backend must call the wrapped one.
-        self.backend.model = registry.model
-        return registry
+        # peft injects the LoRA layers into loaded.model in place: the backend needs no change.
+        return registry if registry.installed else None
 
     def _activate(self, mode: Mode) -> None:
         if self.adapters is None or mode == self._active_mode:
             return
-        if self.adapters.activate(mode.value):
-            self.generator.invalidate()  # other weights: cached keys/values are stale
+        if self.adapters.activate(mode).changed:
+            self.generator.invalidate()  # other weights: the cached keys/values are stale
         self._active_mode = mode
 
     # -- modes ------------------------------------------------------------------
@@ -128,7 +173,7 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Autocomplete: a short continuation that stops at the end of the sentence or line."""
-        self._check_text(text_before_cursor)
+        self.check_text(text_before_cursor)
         prompt = prompts.autocomplete_prompt(text_before_cursor)
         return self._run(Mode.AUTOCOMPLETE, prompt, persona, params, cancel, heal=True)
 
@@ -141,7 +186,7 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Continue the text: up to a paragraph, in the writer's voice."""
-        self._check_text(text)
+        self.check_text(text)
         prompt = prompts.continue_prompt(text)
         return self._run(Mode.CONTINUE, prompt, persona, params, cancel, heal=True)
 
@@ -154,7 +199,7 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Rewrite ``text`` in other words, same meaning and language."""
-        self._check_text(text)
+        self.check_text(text)
         if len(text) > MAX_REPHRASE_CHARS:
             raise PromptError(
                 f"The selection is {len(text):,} characters; Killah rephrases at most {MAX_REPHRASE_CHARS:,} "
@@ -180,7 +225,7 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Raw generation from a prompt, with a mode's adapters and defaults (dictation, evals)."""
-        self._check_text(prompt)
+        self.check_text(prompt)
         return self._run(Mode(mode), prompt, persona, params, cancel)
 
     def run_to_text(self, stream: Iterator[str]) -> str:
@@ -189,7 +234,7 @@ class Engine:
     # -- internals --------------------------------------------------------------
 
     @staticmethod
-    def _check_text(text: str) -> None:
+    def check_text(text: str) -> None:
         if not isinstance(text, str):
             raise PromptError("The input must be text.")
         if not text.strip():

@@ -108,6 +108,7 @@ def _generate(args: argparse.Namespace) -> int:
     from engine.modes import Mode
 
     text = read_input(args.text, args.file)
+    Engine.check_text(text)  # fail on bad input before spending seconds loading the model
     engine = Engine(args.model, threads=args.threads, progress=None if args.json else _progress_bar())
     mode = {"complete": Mode.AUTOCOMPLETE, "continue": Mode.CONTINUE, "rephrase": Mode.REPHRASE}[args.command]
     params = engine.mode_params[mode].with_overrides(
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         import warnings
 
         warnings.filterwarnings("ignore")
-        logging.getLogger("transformers").setLevel(logging.ERROR)
+        for noisy in ("transformers", "torchao", "torch.utils._pytree", "peft"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         if args.command in ("complete", "continue", "rephrase"):
             return _generate(args)

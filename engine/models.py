@@ -201,9 +201,11 @@ def _check_hf_folder(folder: Path) -> str:
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{folder}/config.json is unreadable: {exc}") from exc
     model_type = config.get("model_type", "")
-    if model_type == "gemma3":  # multimodal Gemma 3 (4B+): we use its text tower
-        return model_type
-    if model_type not in _causal_lm_types():
+    architectures = config.get("architectures") or []
+    # model_type alone is not enough: "bert" has a causal-LM head class too, but a
+    # sentence encoder's folder (architectures ["BertModel"]) holds no such head.
+    generative = any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in architectures)
+    if model_type not in _causal_lm_types() or (architectures and not generative):
         raise ModelError(
             f"{folder} holds a {model_type or 'unknown'!r} model, which is not a causal language model."
         )
@@ -293,6 +295,7 @@ def ensure_converted(source: ModelSource, progress: ProgressFn | None = None, ve
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=paths.models_cache_dir()))
     try:
@@ -339,11 +342,19 @@ def ensure_converted(source: ModelSource, progress: ProgressFn | None = None, ve
 # ---------------------------------------------------------------- loading
 
 
+def _quiet_transformers() -> None:
+    """Our own progress callback reports loading; transformers' tqdm bars would only clutter stderr."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_model(spec: str | os.PathLike | None = None, progress: ProgressFn | None = None) -> LoadedModel:
     """Load a model for inference: frozen, eval mode, fp32 on the CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     source = resolve(spec)
     folder, sha = ensure_converted(source, progress)
     arch = _check_hf_folder(folder)

@@ -52,7 +52,9 @@ DEFAULT_PARAMS: dict[Mode, GenerationParams] = {
     ),
     Mode.REPHRASE: GenerationParams(
         max_new_tokens=120,
-        sampling=SamplingParams(temperature=0.5, min_p=0.15, repetition_penalty=1.05),
+        # A base model's easiest "rewrite" is a copy: forbidding any 4-gram already in the
+        # prompt (which holds the source) forces new wording but allows its words.
+        sampling=SamplingParams(temperature=0.5, min_p=0.15, repetition_penalty=1.0, no_repeat_ngram=4),
         stop_at_newline=True,
     ),
     Mode.DICTATION: GenerationParams(

@@ -1,0 +1,221 @@
+"""Runtime composition of LoRA adapters per mode, on one loaded base (no reload on switch).
+
+    autocomplete = base + task_autocomplete
+    continue     = base + persona + audio + task_continue
+    rephrase     = base + persona + audio + task_rephrase
+    dictation    = base + persona + audio + task_dictation
+
+Every adapter in the manifest that was trained for the loaded base is loaded
+once, by sha256-verified file (``engine.manifest``), into one peft model. A mode
+switch only changes which adapters are active: peft's
+``base_model.set_adapter([...])`` runs every active adapter on each layer and
+sums their outputs, which equals adding all their deltas to W (measured: max
+logit difference ~5e-5). ``add_weighted_adapter(combination_type="linear")``
+does NOT equal that sum, so it is not used.
+
+peft injects the LoRA layers into ``loaded.model`` in place, so a backend that
+holds ``loaded.model`` runs the active composition without any change. After an
+activation that changed the set (``ActiveAdapters.changed``), the caller must
+drop its KV cache: the cached keys/values were computed with the old weights.
+
+Adapters that are not installed (``audio``, ``task_dictation`` until they are
+trained) are left out and named in ``ActiveAdapters.status``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ArtifactError
+
+MODE_ADAPTERS: dict[str, tuple[str, ...]] = {
+    "autocomplete": ("task_autocomplete",),
+    "continue": ("persona", "audio", "task_continue"),
+    "rephrase": ("persona", "audio", "task_rephrase"),
+    "dictation": ("persona", "audio", "task_dictation"),
+}
+ADAPTER_KIND = "lora_adapter"
+
+ProgressFn = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class ActiveAdapters:
+    mode: str
+    active: tuple[str, ...]  # what runs now, in composition order
+    missing: tuple[str, ...] = ()  # wanted by the mode but not installed (or rejected)
+    disabled: tuple[str, ...] = ()  # installed but switched off by the user
+    changed: bool = False  # the active set differs from before: drop KV caches
+    seconds: float = 0.0  # time the switch took
+    status: str = ""
+
+
+@dataclass
+class _Loaded:
+    name: str
+    folder: Path
+    metrics: dict = field(default_factory=dict)
+
+
+def _mode_name(mode) -> str:
+    return str(getattr(mode, "value", mode))
+
+
+class AdapterRegistry:
+    """Loads the base's adapters once; ``activate(mode)`` switches compositions in milliseconds."""
+
+    def __init__(
+        self,
+        loaded,
+        root: Path | None = None,
+        names: Sequence[str] | None = None,
+        strict: bool = False,
+        progress: ProgressFn | None = None,
+        modes: dict[str, Sequence[str]] | None = None,
+    ) -> None:
+        """``loaded``: an ``engine.models.LoadedModel``. ``names``: restrict to these artifacts.
+        ``strict``: raise ArtifactError for a tampered / wrong-base adapter instead of skipping it."""
+        from engine.manifest import load_manifest
+
+        self.loaded = loaded
+        self.modes = {k: tuple(v) for k, v in (modes or MODE_ADAPTERS).items()}
+        self.errors: dict[str, str] = {}  # adapter name -> why it was not loaded
+        self.adapters: dict[str, _Loaded] = {}
+        self.peft_model = None
+        self._enabled: dict[str, bool] = {}
+        self._active: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+
+        entries = {n: a for n, a in load_manifest(root).items() if a.kind == ADAPTER_KIND}
+        wanted = [n for n in entries if names is None or n in names]
+        for i, name in enumerate(sorted(wanted)):
+            if progress:
+                progress(f"loading adapter {name}", i / max(1, len(wanted)))
+            art = entries[name]
+            try:
+                art.verify()
+                art.require_base(loaded.info)
+            except ArtifactError as exc:
+                if strict:
+                    raise
+                self.errors[name] = str(exc)
+                continue
+            self._load(name, art.folder)
+            self.adapters[name] = _Loaded(name, art.folder, dict(art.metrics))
+            self._enabled[name] = True
+        if self.peft_model is not None:
+            self._apply(())  # start from the plain base
+        if progress:
+            progress("adapters ready", 1.0)
+
+    # -- loading --------------------------------------------------------------
+
+    def _load(self, name: str, folder: Path) -> None:
+        try:
+            if self.peft_model is None:
+                from peft import PeftModel
+
+                self.peft_model = PeftModel.from_pretrained(
+                    self.loaded.model, str(folder), adapter_name=name, is_trainable=False
+                )
+                self.peft_model.eval()
+            else:
+                self.peft_model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+        except Exception as exc:  # noqa: BLE001 - peft raises many kinds for a bad folder
+            raise ArtifactError(
+                f"The adapter {name!r} in {folder} could not be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- composition ----------------------------------------------------------
+
+    @property
+    def installed(self) -> tuple[str, ...]:
+        return tuple(sorted(self.adapters))
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        return self._active or ()
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Per-adapter switch for A/B in the settings; takes effect on the next ``activate``."""
+        if name not in self.adapters:
+            raise ArtifactError(
+                f"No adapter named {name!r} is loaded (loaded: {', '.join(self.installed) or 'none'})."
+            )
+        self._enabled[name] = bool(enabled)
+
+    def is_enabled(self, name: str) -> bool:
+        return self._enabled.get(name, False)
+
+    def plan(self, mode) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(active, missing, disabled) for a mode, without applying it."""
+        key = _mode_name(mode)
+        if key not in self.modes:
+            raise ValueError(f"unknown mode {key!r}; known: {', '.join(self.modes)}")
+        wanted = self.modes[key]
+        missing = tuple(n for n in wanted if n not in self.adapters)
+        disabled = tuple(n for n in wanted if n in self.adapters and not self._enabled[n])
+        active = tuple(n for n in wanted if n in self.adapters and self._enabled[n])
+        return active, missing, disabled
+
+    def activate(self, mode) -> ActiveAdapters:
+        """Make ``mode``'s composition the active one (the base stays loaded)."""
+        active, missing, disabled = self.plan(mode)
+        started = time.perf_counter()
+        with self._lock:
+            changed = active != self._active
+            if changed:
+                self._apply(active)
+        seconds = time.perf_counter() - started
+        return ActiveAdapters(
+            _mode_name(mode),
+            active,
+            missing,
+            disabled,
+            changed,
+            seconds,
+            self._status(_mode_name(mode), active, missing, disabled),
+        )
+
+    def compose(self, names: Sequence[str]) -> bool:
+        """Activate an explicit list of loaded adapters (evaluation, A/B). Returns whether it changed."""
+        unknown = [n for n in names if n not in self.adapters]
+        if unknown:
+            raise ArtifactError(f"Adapters not loaded: {', '.join(unknown)}")
+        with self._lock:
+            changed = tuple(names) != self._active
+            if changed:
+                self._apply(tuple(names))
+        return changed
+
+    def _apply(self, names: tuple[str, ...]) -> None:
+        if self.peft_model is None:
+            self._active = ()
+            return
+        tuner = self.peft_model.base_model
+        if names:
+            tuner.enable_adapter_layers()
+            # Several names at once: each LoRA layer adds every active adapter's B A x (the summed deltas).
+            tuner.set_adapter(list(names), inference_mode=True)
+        else:
+            tuner.disable_adapter_layers()
+        self._active = names
+
+    def _status(self, mode: str, active, missing, disabled) -> str:
+        parts = " + ".join(["base", *active])
+        notes = []
+        for name in missing:
+            why = self.errors.get(name)
+            notes.append(f"{name} {'rejected: ' + why if why else 'not installed yet'}")
+        notes += [f"{n} switched off" for n in disabled]
+        return f"{mode}: {parts}" + (
+            f" ({'; '.join(notes)}; composed without {'it' if len(notes) == 1 else 'them'})" if notes else ""
+        )
+
+    def status(self, mode) -> str:
+        active, missing, disabled = self.plan(mode)
+        return self._status(_mode_name(mode), active, missing, disabled)

@@ -1,0 +1,387 @@
+"""Reading and writing the user's documents (.txt .md .rtf .docx .pdf), no Qt.
+
+Every failure a user can cause (corrupt file, wrong password, binary junk, a
+200 MB log named .txt, a full disk) becomes a ``DocumentError`` with a message
+meant for the user. Saving is atomic: the old file stays intact unless the new
+one has been written completely.
+
+    read_document(path)  -> Document(text, paragraphs, format, encoding, ...)
+    write_document(path, text)   # .txt / .md as UTF-8, .docx one paragraph per line
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import DocumentError
+
+SUPPORTED_OPEN = (".txt", ".md", ".rtf", ".docx", ".pdf")
+SUPPORTED_SAVE = (".txt", ".md", ".docx")
+
+# Larger than any manuscript (War and Peace is ~3 MB of text); checked with
+# stat() before reading, so a huge file is refused without being read.
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+# Text files whose first 64 KiB hold more than this share of control bytes
+# (other than tab/newline/form feed/escape) are treated as binary.
+_BINARY_SAMPLE = 64 * 1024
+_MAX_CONTROL_RATIO = 0.05
+_TEXT_CONTROLS = {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1B}
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+# Characters XML 1.0 (hence .docx) cannot hold: C0 controls except tab/LF/CR.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BLANK_LINES = re.compile(r"\n[ \t\f\v]*\n+")
+
+
+@dataclass
+class Document:
+    text: str
+    paragraphs: list[str]  # non-empty, stripped; what the style memory indexes
+    format: str  # 'txt' | 'md' | 'rtf' | 'docx' | 'pdf'
+    encoding: str | None = None  # for text formats: the detected/declared charset
+    encoding_confident: bool = True  # False when the charset was a guess among several
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def read_document(path: str | os.PathLike) -> Document:
+    """Read a document of a supported format, or raise DocumentError saying why not."""
+    path = Path(path)
+    fmt = _format_of(path, SUPPORTED_OPEN, "open")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError as exc:
+        raise DocumentError(f"{path.name}: the file does not exist.") from exc
+    except OSError as exc:
+        raise DocumentError(f"{path.name}: cannot read the file ({_reason(exc)}).") from exc
+    if path.is_dir():
+        raise DocumentError(f"{path.name} is a folder, not a document.")
+    if size > MAX_DOCUMENT_BYTES:
+        raise DocumentError(
+            f"{path.name} is too large ({size / 2**20:.0f} MB); Killah opens documents up to "
+            f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MB."
+        )
+    try:
+        if fmt in ("txt", "md"):
+            return _read_plain(path, fmt)
+        if fmt == "rtf":
+            return _read_rtf(path)
+        if fmt == "docx":
+            return _read_docx(path)
+        return _read_pdf(path)
+    except DocumentError:
+        raise
+    except OSError as exc:
+        raise DocumentError(f"{path.name}: cannot read the file ({_reason(exc)}).") from exc
+
+
+def write_document(path: str | os.PathLike, text: str) -> None:
+    """Save ``text`` atomically as .txt/.md (UTF-8) or .docx (one paragraph per line).
+
+    The data goes to a temporary file in the same folder, is flushed to disk,
+    and then replaces the target in one step: a crash or a full disk leaves the
+    old file as it was.
+    """
+    path = Path(path)
+    fmt = _format_of(path, SUPPORTED_SAVE, "save")
+    if fmt == "docx":
+        data = _docx_bytes(text)
+    else:
+        data = text.encode("utf-8")
+    _atomic_write(path, data)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text: blocks separated by blank lines, stripped, empties dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return [block.strip() for block in _BLANK_LINES.split(text) if block.strip()]
+
+
+# ---------------------------------------------------------------- plain text
+
+
+def _read_plain(path: Path, fmt: str) -> Document:
+    data = path.read_bytes()
+    text, encoding, confident = decode_text_bytes(data, path.name)
+    warnings = [] if confident else [f"The character encoding was guessed ({encoding}); check the text."]
+    if not text.strip():
+        warnings.append("The document is empty.")
+    return Document(text, split_paragraphs(text), fmt, encoding, confident, warnings)
+
+
+def decode_text_bytes(data: bytes, name: str = "the file") -> tuple[str, str, bool]:
+    """Decode bytes of a text file: (text, encoding, confident) or DocumentError if binary."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding, True
+            except UnicodeDecodeError as exc:
+                raise DocumentError(
+                    f"{name} starts like {encoding} text but is not valid {encoding}."
+                ) from exc
+    if _looks_binary(data[:_BINARY_SAMPLE]):
+        raise DocumentError(f"{name} looks like binary data, not text.")
+    try:
+        # Most files are UTF-8 (ASCII included); a strict decode that succeeds is certain.
+        return data.decode("utf-8"), "utf-8", True
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer
+
+    results = charset_normalizer.from_bytes(data)
+    best = results.best()
+    if best is None:
+        raise DocumentError(f"{name} looks like binary data, not text (no character encoding fits).")
+    # Confident when the decoding is clean and a language was recognised, or when
+    # no other encoding fits at all; short cp1251 texts often also fit mac_cyrillic.
+    confident = best.chaos <= 0.1 and (best.coherence >= 0.2 or len(results) == 1)
+    return str(best), best.encoding, confident
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 0x20 and b not in _TEXT_CONTROLS)
+    return controls / len(sample) > _MAX_CONTROL_RATIO
+
+
+# ---------------------------------------------------------------- rtf
+
+_ANSICPG = re.compile(rb"\\ansicpg(\d+)")
+
+
+def _read_rtf(path: Path) -> Document:
+    from striprtf.striprtf import rtf_to_text
+
+    data = path.read_bytes()
+    if not data.lstrip().startswith(b"{\\rtf"):
+        raise DocumentError(f"{path.name} is not an RTF document (it does not start with {{\\rtf).")
+    # RTF is 7-bit: non-ASCII arrives as \'xx escapes in the \ansicpg code page
+    # (striprtf decodes those) or \uN escapes. Raw 8-bit bytes, written by some
+    # tools, are decoded in the declared code page too.
+    match = _ANSICPG.search(data[:4096])
+    codepage = f"cp{match.group(1).decode()}" if match else "cp1252"
+    try:
+        codecs.lookup(codepage)
+    except LookupError:
+        codepage = "cp1252"
+    warnings: list[str] = []
+    try:
+        text = rtf_to_text(data.decode(codepage, errors="replace"), encoding=codepage, errors="strict")
+    except UnicodeDecodeError:
+        text = rtf_to_text(data.decode(codepage, errors="replace"), encoding=codepage, errors="replace")
+        warnings.append(f"Some characters could not be decoded as {codepage} and were replaced.")
+    except Exception as exc:  # noqa: BLE001 - striprtf raises plain errors on malformed input
+        raise DocumentError(f"{path.name} is a damaged RTF document ({type(exc).__name__}).") from exc
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        warnings.append("The document is empty.")
+    return Document(text, split_paragraphs(text), "rtf", codepage, True, warnings)
+
+
+# ---------------------------------------------------------------- docx
+
+
+def _read_docx(path: Path) -> Document:
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(
+            f"{path.name} is not a valid .docx document (damaged or another format)."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - lxml and zipfile raise many kinds on corrupt input
+        raise DocumentError(f"{path.name} is a damaged .docx document ({type(exc).__name__}).") from exc
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                lines.append(" | ".join(c for c in cells if c))
+        else:
+            lines.append(block.text)
+    text = "\n".join(lines)
+    paragraphs = [line.strip() for line in lines if line.strip()]
+    warnings = [] if paragraphs else ["The document is empty."]
+    return Document(text, paragraphs, "docx", None, True, warnings)
+
+
+def _docx_bytes(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        # XML cannot carry most control characters: drop them rather than fail the save.
+        document.add_paragraph(_XML_ILLEGAL.sub("", line))
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- pdf
+
+_SENTENCE_END = tuple(".!?:;\"'”»)…")
+
+
+def _read_pdf(path: Path) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            # Owner-password-only PDFs open with the empty user password.
+            try:
+                opened = reader.decrypt("")
+            except (DependencyError, NotImplementedError) as exc:
+                raise DocumentError(f"{path.name} is password-protected (unsupported encryption).") from exc
+            if not opened:
+                raise DocumentError(f"{path.name} is password-protected; remove the password and try again.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except DocumentError:
+        raise
+    except FileNotDecryptedError as exc:
+        raise DocumentError(f"{path.name} is password-protected; remove the password and try again.") from exc
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DocumentError(f"{path.name} is a damaged PDF ({type(exc).__name__}).") from exc
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on corrupt input
+        raise DocumentError(f"{path.name} is a damaged PDF ({type(exc).__name__}).") from exc
+    if not any(page.strip() for page in pages):
+        raise DocumentError(f"{path.name} has no text layer (scanned?); Killah cannot read text from images.")
+    warnings = []
+    empty = [str(i + 1) for i, page in enumerate(pages) if not page.strip()]
+    if empty:
+        warnings.append(f"Pages without text (images?): {', '.join(empty[:20])}.")
+    paragraphs = [para for page in pages for para in _reflow_pdf_page(page)]
+    return Document("\n\n".join(paragraphs), paragraphs, "pdf", None, True, warnings)
+
+
+def _reflow_pdf_page(page: str) -> list[str]:
+    """Join a PDF page's visual lines into paragraphs.
+
+    A paragraph ends at a blank line, or at a line that is clearly shorter than
+    the page's full lines and ends like a sentence (the last line of a paragraph).
+    Words hyphenated across lines are joined.
+    """
+    lines = [line.rstrip() for line in page.replace("\r", "\n").split("\n")]
+    widths = sorted(len(line) for line in lines if line.strip())
+    full = widths[int(len(widths) * 0.8)] if widths else 0
+    paragraphs: list[str] = []
+    current = ""
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            if current:
+                paragraphs.append(current)
+            current = ""
+            continue
+        if current.endswith("-") and len(current) > 1 and current[-2].isalpha():
+            current = current[:-1] + stripped
+        else:
+            current = f"{current} {stripped}" if current else stripped
+        if len(stripped) < 0.75 * full and stripped.endswith(_SENTENCE_END):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _format_of(path: Path, allowed: tuple[str, ...], verb: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise DocumentError(
+            f"Killah cannot {verb} {suffix or 'files without an extension'} files ({path.name}); "
+            f"supported: {', '.join(allowed)}."
+        )
+    return suffix[1:]
+
+
+def _reason(exc: OSError) -> str:
+    reasons = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EROFS: "the disk is read-only",
+        errno.ENOENT: "the folder does not exist",
+        errno.ENOTDIR: "a part of the path is not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENAMETOOLONG: "the name is too long",
+    }
+    return reasons.get(exc.errno, exc.strerror or str(exc))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    tmp_name: str | None = None
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp makes the file 0600: keep the old file's mode, else the usual 0644-ish default.
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_dir(folder)
+    except OSError as exc:
+        raise DocumentError(
+            f"Could not save {path.name}: {_reason(exc)}. The previous version is unchanged."
+        ) from exc
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (Windows).
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

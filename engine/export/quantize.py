@@ -1,0 +1,73 @@
+"""Apply a QuantConfig to the modules about to be exported (torchao for linears, ExecuTorch for embeddings).
+
+Measured constraints (ASSETS.md): int4 weights must be symmetric (asymmetric
+gave wrong results through XNNPACK), and torchao's weight-only config on an
+nn.Embedding fails at ``to_executorch`` — ExecuTorch's EmbeddingQuantHandler
+(``quantized_decomposed::embedding_byte``) works.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.export.config import QuantConfig
+
+
+def _linear_config(scheme: str, group_size: int, algorithm: str):
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig
+    from torchao.quantization.granularity import PerAxis, PerGroup
+
+    if scheme == "8da4w":
+        return Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int4,
+            weight_granularity=PerGroup(group_size),
+            intx_choose_qparams_algorithm="hqq_scale_only" if algorithm == "hqq" else "affine",
+        )
+    if scheme == "8da8w":
+        return Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int8,
+            weight_granularity=PerAxis(0),
+            intx_choose_qparams_algorithm="hqq_scale_only" if algorithm == "hqq" else "affine",
+        )
+    raise ValueError(f"no quantization for scheme {scheme!r}")
+
+
+@torch.no_grad()
+def quantize_lm(lm: nn.Module, config: QuantConfig) -> None:
+    """Quantize the linears of ``lm`` in place: blocks with ``config.linear``, the output layer with ``config.head``."""
+    from torchao.quantization import quantize_
+
+    head = lm.get_output_embeddings()
+
+    def is_block_linear(module: nn.Module, fqn: str) -> bool:
+        return isinstance(module, nn.Linear) and module is not head and module.in_features % config.group_size == 0
+
+    if config.linear != "fp32":
+        quantize_(lm, _linear_config(config.linear, config.group_size, config.algorithm), filter_fn=is_block_linear)
+    if config.head != "fp32" and head.in_features % config.group_size == 0:
+        # A tied head shares its Parameter with the input table: untie first so the embedding keeps its own copy.
+        head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=False)
+        quantize_(
+            head,
+            _linear_config(config.head, config.group_size, config.algorithm),
+            filter_fn=lambda m, fqn: isinstance(m, nn.Linear),
+        )
+
+
+@torch.no_grad()
+def quantize_embedding(module: nn.Module, config: QuantConfig) -> nn.Module:
+    """Quantize every nn.Embedding inside ``module`` (weight-only, per row for int8, groups of 32 for int4)."""
+    if config.embedding == "fp32":
+        return module
+    from executorch.examples.models.llama.source_transformation.quantize import EmbeddingQuantHandler
+
+    bits = 8 if config.embedding == "int8" else 4
+    handler = EmbeddingQuantHandler(
+        module,
+        bitwidth=bits,
+        group_size=None if bits == 8 else config.group_size,
+        packed=bits == 4,
+        quantize_with_hqq=config.algorithm == "hqq",
+    )
+    return handler.quantized_model()

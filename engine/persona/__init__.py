@@ -1,0 +1,214 @@
+"""Style memory (PersonaPlugs): the user's documents condition lil Pushkin on their style.
+
+    documents --indexer--> SQLite (paragraphs + MiniLM vectors, 0600)
+    context text --MiniLM--> query --attention over top-k paragraphs--> persona vector [384]
+    persona vector --trained projector (assets/manifest.json)--> PersonaContext(soft_tokens [k, hidden])
+
+``StyleMemory`` is the one object the app and the engine use: it lists what is
+indexed, indexes (with progress and cancel, on the caller's thread), removes,
+deletes everything, pauses and resumes, and builds the persona for a request.
+While paused, nothing is indexed and no persona is produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import ArtifactError
+from engine.persona.aggregate import attention_persona, mean_persona
+from engine.persona.encoder import MiniLMEncoder, SentenceEncoder, default_encoder
+from engine.persona.indexer import IndexReport, PersonaIndexer, ProgressFn
+from engine.persona.projector import PersonaContext, PersonaProjector
+from engine.persona.store import PersonaStore
+
+__all__ = [
+    "DocumentSummary",
+    "IndexReport",
+    "MiniLMEncoder",
+    "PersonaContext",
+    "PersonaProjector",
+    "SentenceEncoder",
+    "StyleMemory",
+]
+
+log = logging.getLogger("killah.persona")
+QUERY_WORDS = 80  # the text just before the cursor is what the next words should sound like
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    path: str
+    n_paragraphs: int
+    format: str
+    indexed_at: float  # unix time
+
+
+class StyleMemory:
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        encoder: SentenceEncoder | None = None,
+        assets_root: Path | None = None,  # where manifest.json lives; None: the shipped assets
+    ) -> None:
+        self.store = PersonaStore(db_path)
+        self.assets_root = assets_root
+        self.encoder = encoder or default_encoder()
+        self.indexer = PersonaIndexer(self.store, self.encoder)
+        self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (revision, ids, vectors)
+        self._projectors: dict[str, PersonaProjector] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- what the panel shows -------------------------------------------------
+
+    def documents(self) -> list[DocumentSummary]:
+        return [
+            DocumentSummary(r.path, r.n_paragraphs, r.format, r.indexed_at) for r in self.store.documents()
+        ]
+
+    def folders(self) -> list[str]:
+        """The folders (and files) the user allowed the memory to read."""
+        return self.store.consented_paths()
+
+    def paragraph_count(self) -> int:
+        return self.store.paragraph_count()
+
+    @property
+    def paused(self) -> bool:
+        return self.store.paused
+
+    def pause(self) -> None:
+        """Opt out: stop indexing (a running index stops after the current batch) and stop conditioning."""
+        self.store.set_paused(True)
+
+    def resume(self) -> None:
+        self.store.set_paused(False)
+
+    # -- indexing -------------------------------------------------------------
+
+    def add_folder(
+        self, folder: str | os.PathLike, progress: ProgressFn | None = None, cancel=None
+    ) -> IndexReport:
+        """The user's consent to read ``folder`` (recorded), then index it. Also works for one file."""
+        target = Path(folder).expanduser().absolute()
+        self.store.grant_consent(target)
+        return self.indexer.index_paths([target], progress=progress, cancel=cancel)
+
+    def add_files(
+        self, files: Iterable[str | os.PathLike], progress: ProgressFn | None = None, cancel=None
+    ) -> IndexReport:
+        targets = [Path(f).expanduser().absolute() for f in files]
+        for target in targets:
+            self.store.grant_consent(target)
+        return self.indexer.index_paths(targets, progress=progress, cancel=cancel)
+
+    def refresh(self, progress: ProgressFn | None = None, cancel=None) -> IndexReport:
+        """Re-scan everything the user allowed: new and changed files in, deleted ones out."""
+        return self.indexer.index_paths(self.store.consented_paths(), progress=progress, cancel=cancel)
+
+    def remove_document(self, path: str | os.PathLike) -> bool:
+        """Forget one document; a later rescan of its folder leaves it out."""
+        key = str(Path(path).expanduser().absolute())
+        self.store.exclude(key)
+        return self.store.remove_document(key)
+
+    def forget_folder(self, folder: str | os.PathLike) -> int:
+        """Withdraw consent for a folder and forget every document in it."""
+        target = Path(folder).expanduser().absolute()
+        self.store.revoke_consent(target)
+        return self.store.remove_under(target)
+
+    def delete_all(self) -> None:
+        """Forget every document, paragraph and consent; the database file is vacuumed."""
+        self.store.delete_all()
+        self._vectors = None
+
+    # -- conditioning ---------------------------------------------------------
+
+    def _memory_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            revision = self.store.revision
+            if self._vectors is None or self._vectors[0] != revision:
+                ids, vectors = self.store.all_embeddings(self.encoder.dim)
+                self._vectors = (revision, ids, vectors)
+            return self._vectors[1], self._vectors[2]
+
+    def projector_for(self, loaded_model) -> PersonaProjector | None:
+        """The trained projector for this base model from the manifest, or None if there is none."""
+        from engine import manifest
+
+        info = loaded_model.info
+        candidates = [
+            a
+            for a in manifest.load_manifest(self.assets_root).values()
+            if a.kind == "persona_projector"
+            and a.base_sha256 == info.source_sha256
+            and a.extra.get("encoder", self.encoder.name) == self.encoder.name
+        ]
+        if not candidates:
+            return None
+        chosen = sorted(candidates, key=lambda a: a.created)[-1]
+        with self._lock:
+            if chosen.name not in self._projectors:
+                chosen = manifest.artifact(
+                    chosen.name, self.assets_root
+                )  # re-hashes the files: ArtifactError if altered
+                projector = PersonaProjector.load(chosen.folder)
+                hidden = int(loaded_model.model.config.get_text_config().hidden_size)
+                if projector.config.hidden_size != hidden:
+                    raise ArtifactError(
+                        f"The persona projector {chosen.name!r} makes {projector.config.hidden_size}-wide "
+                        f"tokens but the model's embeddings are {hidden} wide."
+                    )
+                self._projectors[chosen.name] = projector
+            return self._projectors[chosen.name]
+
+    def persona_vector(
+        self, context_text: str, aggregation: str = "attention", top_k: int = 32, temperature: float = 0.1
+    ) -> tuple[torch.Tensor, list[int]] | None:
+        """(persona vector [dim], ids of the most-weighted paragraphs), or None if memory is empty/paused."""
+        if self.paused:
+            return None
+        ids, vectors = self._memory_vectors()
+        if len(ids) == 0:
+            return None
+        words = context_text.split()[-QUERY_WORDS:]
+        if aggregation == "mean" or not words:
+            return mean_persona(vectors), []
+        query = torch.from_numpy(self.encoder.encode([" ".join(words)])[0])
+        history = torch.from_numpy(vectors)
+        persona = attention_persona(query, history, top_k=top_k, temperature=temperature)
+        top = torch.topk(history @ query, min(3, len(ids))).indices.tolist()
+        return persona, [int(ids[i]) for i in top]
+
+    def persona_for(self, context_text: str, loaded_model) -> PersonaContext | None:
+        """Soft tokens conditioning ``loaded_model`` on the user's style for this context.
+
+        None when the memory is paused or empty, or no projector was trained for this base model
+        (generation then runs unconditioned). ArtifactError if the projector's files were altered.
+        """
+        if self.paused:
+            return None
+        projector = self.projector_for(loaded_model)
+        if projector is None:
+            log.info("style memory: no persona projector for %s", loaded_model.info.name)
+            return None
+        cfg = projector.config
+        found = self.persona_vector(context_text, cfg.aggregation, cfg.top_k, cfg.temperature)
+        if found is None:
+            return None
+        persona, top_ids = found
+        with torch.no_grad():
+            soft = projector(persona)
+        sources = list(dict.fromkeys(path for path, _ in self.store.paragraph_sources(top_ids)))
+        return PersonaContext(soft_tokens=soft, n_paragraphs=self.store.paragraph_count(), sources=sources)
