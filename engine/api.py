@@ -21,8 +21,9 @@ import torch
 
 from engine import prompts
 from engine.backends.eager import EagerBackend
+from engine.cancel import CancelToken
 from engine.errors import KillahError, PromptError
-from engine.generation import CancelToken, GenerationStats, Generator, SoftPrefix
+from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
 

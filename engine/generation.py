@@ -20,25 +20,12 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.backends.base import Backend
+from engine.cancel import CancelToken
 from engine.modes import GenerationParams
 from engine.sampling import sample
 
 PREFILL_CHUNK = 64  # positions per prefill call: a cancel waits at most one chunk
 _SENTENCE_END = re.compile(r"[.!?…][\"'»”’)\]]*$")
-
-
-class CancelToken:
-    """Set from any thread; the generator checks it before every model call."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 @dataclass
@@ -88,6 +75,7 @@ class VocabIndex:
                 self.strings.append("")
                 continue
             self.strings.append(piece.replace("▁", " ").replace("Ġ", " ").replace("Ċ", "\n"))
+        self.newline_ids = {i for i, s in enumerate(self.strings) if "\n" in s}
         order = sorted(range(len(self.strings)), key=self.strings.__getitem__)
         self._sorted = [self.strings[i] for i in order]
         self._ids = order
@@ -158,14 +146,18 @@ class Generator:
             pos = end
         return logits
 
+    def _vocab_index(self) -> VocabIndex:
+        if self._vocab is None:
+            self._vocab = VocabIndex(self.tokenizer)
+        return self._vocab
+
     # -- healing ----------------------------------------------------------------
 
     def _heal(self, prompt_ids: list[int], prompt_text: str) -> tuple[list[int], str, list[int] | None]:
         """Drop a trailing partial-word token; return (ids, its text, allowed first tokens)."""
         if len(prompt_ids) < 2 or not prompt_text or not prompt_text[-1].isalnum():
             return prompt_ids, "", None
-        if self._vocab is None:
-            self._vocab = VocabIndex(self.tokenizer)
+        self._vocab_index()
         piece = self._vocab.strings[prompt_ids[-1]] if prompt_ids[-1] < len(self._vocab.strings) else ""
         if not piece or not piece.strip() or not piece.strip().isalnum():
             return prompt_ids, "", None
@@ -195,7 +187,7 @@ class Generator:
         started = time.perf_counter()
         healed = ""
         allowed = None
-        if heal and soft is None:
+        if heal:
             prompt_ids, healed, allowed = self._heal(prompt_ids, prompt_text)
         items = self._items(prompt_ids, soft)
         if len(items) > self.backend.max_positions - params.max_new_tokens:
@@ -222,7 +214,13 @@ class Generator:
             if cancel is not None and cancel.cancelled:
                 stop = "cancelled"
                 break
-            forbidden = set(self.eos_ids) if not generated else None
+            forbidden = None
+            if not generated:
+                forbidden = set(self.eos_ids)
+                if params.stop_at_newline:
+                    # A line-bound suggestion that opens with a line break would be empty:
+                    # after a full stop the model often wants one. Ask for words instead.
+                    forbidden |= self._vocab_index().newline_ids
             if generated or allowed is None:
                 token = sample(logits, history, params.sampling, generator, forbidden)
             else:

@@ -149,3 +149,10 @@ def test_bad_prompts_raise_a_clear_error(engine, bad):
 def test_rephrasing_a_whole_chapter_is_refused_with_advice(engine):
     with pytest.raises(PromptError, match="Select a paragraph"):
         list(engine.rephrase("A sentence. " * 1000))
+
+
+def test_autocomplete_after_a_full_stop_suggests_words_not_a_line_break(engine):
+    params = engine.mode_params[Mode.AUTOCOMPLETE].with_overrides(temperature=0.0)
+    out = "".join(engine.complete(EN + ". ", params=params))
+    assert out.strip(), "an empty suggestion after a full stop"
+    assert "\n" not in out

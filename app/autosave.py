@@ -1,0 +1,138 @@
+"""Autosave of unsaved buffers and recovery after a crash.
+
+Each editor session owns one entry in ``data_dir()/autosave/``:
+
+    <session>.json   {"path": original file or null, "text": ..., "saved_at": unix time}
+    <session>.lock   a QLockFile held while the session runs
+
+The JSON is written atomically (temp file, fsync, rename), so a kill -9 in the
+middle of an autosave leaves the previous one. At start, entries whose lock is
+no longer held (their process died) are offered for recovery. A clean save or
+an explicit "discard" removes the session's entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile
+
+from engine import paths
+
+log = logging.getLogger("killah.app")
+
+
+@dataclass(frozen=True)
+class RecoveredBuffer:
+    session: str
+    path: str | None  # the file the text belonged to, if it had one
+    text: str
+    saved_at: float
+
+    @property
+    def title(self) -> str:
+        return Path(self.path).name if self.path else "Untitled"
+
+
+def autosave_dir() -> Path:
+    folder = paths.data_dir() / "autosave"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class AutosaveStore:
+    def __init__(self, folder: Path | None = None, session: str | None = None) -> None:
+        self.folder = folder or autosave_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.session = session or uuid.uuid4().hex
+        self._lock = QLockFile(str(self._lock_path(self.session)))
+        self._lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
+        if not self._lock.tryLock(0):
+            raise RuntimeError(f"autosave session {self.session} is already in use")
+
+    def _json_path(self, session: str) -> Path:
+        return self.folder / f"{session}.json"
+
+    def _lock_path(self, session: str) -> Path:
+        return self.folder / f"{session}.lock"
+
+    @property
+    def entry_path(self) -> Path:
+        return self._json_path(self.session)
+
+    def save(self, text: str, path: str | None) -> None:
+        """Write this session's buffer (atomic). OSError propagates: the caller shows it."""
+        payload = {"path": path, "text": text, "saved_at": time.time(), "pid": os.getpid()}
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.session}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, ensure_ascii=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)  # the user's unsaved words: private
+            os.replace(tmp, self.entry_path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def discard(self) -> None:
+        """The buffer is safe elsewhere (saved) or the user threw it away."""
+        try:
+            self.entry_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def close(self, keep: bool = False) -> None:
+        """End of session: drop the entry unless ``keep``; release the lock."""
+        if not keep:
+            self.discard()
+        self._lock.unlock()
+        try:
+            self._lock_path(self.session).unlink()
+        except FileNotFoundError:
+            pass
+
+    # -- recovery -------------------------------------------------------------------
+
+    def orphans(self) -> list[RecoveredBuffer]:
+        """Entries of sessions that died without saving, newest first."""
+        found: list[RecoveredBuffer] = []
+        for entry in self.folder.glob("*.json"):
+            session = entry.stem
+            if session == self.session or not self._owner_is_gone(session):
+                continue
+            try:
+                data = json.loads(entry.read_text(encoding="utf-8"))
+                found.append(RecoveredBuffer(session, data.get("path"), str(data["text"]), float(data["saved_at"])))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("autosave: unreadable entry %s (%s)", entry, exc)
+        return sorted(found, key=lambda r: r.saved_at, reverse=True)
+
+    def _owner_is_gone(self, session: str) -> bool:
+        lock = QLockFile(str(self._lock_path(session)))
+        lock.setStaleLockTime(0)
+        if lock.tryLock(0):  # nobody holds it (or its holder died): an orphan
+            lock.unlock()
+            return True
+        return False
+
+    def adopt(self, recovered: RecoveredBuffer) -> None:
+        """The recovered text now lives in this session: its old entry goes."""
+        self.forget(recovered)
+
+    def forget(self, recovered: RecoveredBuffer) -> None:
+        for path in (self._json_path(recovered.session), self._lock_path(recovered.session)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass

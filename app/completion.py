@@ -1,0 +1,253 @@
+"""Ghost-text autocomplete as a small state machine, free of Qt and of the model.
+
+The controller is told what the user did (``on_edit``, ``on_cursor_moved``,
+``accept_all``, ...) and what the engine answered (``on_piece``, ``on_finished``).
+It drives two collaborators given to it:
+
+- a ``Debouncer`` (one-shot timer: a QTimer in the app, a fake clock in tests);
+- a ``CompletionSource`` that starts and cancels engine requests by id;
+
+and reports the ghost text to show through ``on_ghost(text)``.
+
+The suggestion is kept as (``base``, ``suggestion``): the text before the cursor
+when it was requested, and what the engine proposed after it. The ghost shown
+is whatever part of ``base + suggestion`` lies beyond the current text before
+the cursor, and only when the current text is a prefix of ``base + suggestion``.
+So typing the suggestion's next characters keeps the rest, any other edit
+drops it, and a piece for an old prefix can never be shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+DEFAULT_DEBOUNCE_MS = 150
+CACHE_SIZE = 32  # finished suggestions kept: deleting and retyping shows them again at once
+_NEXT_WORD = re.compile(r"\s*[^\s]+")
+
+
+@dataclass(frozen=True)
+class CursorContext:
+    prefix: str  # the document's text before the cursor
+    right_of_cursor: str = ""  # the rest of the cursor's line
+    has_selection: bool = False
+
+
+class Debouncer(Protocol):
+    def start(self, delay_ms: int, callback: Callable[[], None]) -> None: ...
+    def stop(self) -> None: ...
+
+
+class CompletionSource(Protocol):
+    def request_completion(self, request_id: int, prefix: str) -> None: ...
+    def cancel(self, request_id: int) -> None: ...
+
+
+class State(StrEnum):
+    IDLE = "idle"  # nothing pending, no ghost
+    WAITING = "waiting"  # debounce timer running
+    REQUESTING = "requesting"  # request sent, nothing usable received yet
+    SHOWING = "showing"  # a ghost is visible (the request may still be streaming more)
+
+
+class CompletionController:
+    def __init__(
+        self,
+        source: CompletionSource,
+        debouncer: Debouncer,
+        on_ghost: Callable[[str], None] = lambda text: None,
+        *,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        allow_mid_line: bool = False,
+        enabled: bool = True,
+    ) -> None:
+        self.source = source
+        self.debouncer = debouncer
+        self.on_ghost = on_ghost
+        self.debounce_ms = debounce_ms
+        self.allow_mid_line = allow_mid_line
+        self._enabled = enabled
+        self.state = State.IDLE
+        self._context = CursorContext("")
+        self._next_id = 0
+        self._active_id: int | None = None  # the request whose pieces we still accept
+        self._streaming = False
+        self._base = ""
+        self._suggestion = ""
+        self._ghost = ""
+        self.requests_started = 0  # for tests and the benchmark
+        self.cache_hits = 0
+        self._cache: OrderedDict[str, str] = OrderedDict()  # base -> full suggestion
+        self.last_error = ""
+
+    # -- what the editor shows ------------------------------------------------
+
+    @property
+    def ghost(self) -> str:
+        return self._ghost
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        if not enabled:
+            self.dismiss()
+
+    # -- user events ----------------------------------------------------------
+
+    def on_edit(self, context: CursorContext) -> None:
+        """The text changed (typing, deleting, pasting, an accepted suggestion)."""
+        self._context = context
+        if self._refresh_ghost():
+            # Still consistent with the suggestion (the user typed its next characters).
+            if self._ghost or self._streaming:
+                return
+        self._drop()
+        self._schedule()
+
+    def on_cursor_moved(self, context: CursorContext) -> None:
+        """The cursor moved or the selection changed without an edit."""
+        if context == self._context:
+            return
+        self._context = context
+        if not self._refresh_ghost():
+            self._drop()
+
+    def request_now(self, context: CursorContext) -> None:
+        """Ctrl+Space: ask for a suggestion at once, without waiting for a pause."""
+        self._context = context
+        self._drop()
+        if self._eligible(context):
+            self.state = State.WAITING
+            self._fire()
+
+    def dismiss(self) -> None:
+        """Esc: drop the ghost and any pending request; nothing new until the next edit."""
+        self._drop()
+
+    def accept_all(self) -> str:
+        """The text to insert for Tab ('' if there is no ghost). The editor inserts it."""
+        text = self._ghost
+        if text and self._streaming and self._active_id is not None:
+            # The rest of the stream would extend a suggestion the user already took.
+            self.source.cancel(self._active_id)
+            self._active_id = None
+            self._streaming = False
+        return text
+
+    def accept_word(self) -> str:
+        """The ghost's next word (with its leading space) for Ctrl+Right."""
+        match = _NEXT_WORD.match(self._ghost)
+        return match.group(0) if match else ""
+
+    # -- engine events --------------------------------------------------------
+
+    def on_piece(self, request_id: int, piece: str) -> None:
+        if request_id != self._active_id:
+            return  # an old request: its text belongs to a prefix that is gone
+        self._suggestion += piece
+        if not self._refresh_ghost():
+            self._drop()
+
+    def on_finished(self, request_id: int) -> None:
+        if request_id != self._active_id:
+            return
+        if self._suggestion.strip():
+            self._cache[self._base] = self._suggestion
+            self._cache.move_to_end(self._base)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self._streaming = False
+        self._active_id = None
+        if not self._ghost:
+            self._set_ghost("")
+            self.state = State.IDLE
+
+    def on_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._active_id:
+            return
+        self.last_error = message
+        self._drop()
+
+    # -- internals ------------------------------------------------------------
+
+    def _eligible(self, context: CursorContext) -> bool:
+        if not self._enabled or context.has_selection or not context.prefix.strip():
+            return False
+        right = context.right_of_cursor
+        if right.strip():
+            # Text to the right: only when configured, and never inside a word.
+            return self.allow_mid_line and not right[0].isalnum()
+        return True
+
+    def _refresh_ghost(self) -> bool:
+        """Recompute the ghost for the current context; False if the suggestion no longer fits."""
+        if not self._suggestion and not self._streaming:
+            return False
+        full = self._base + self._suggestion
+        prefix = self._context.prefix
+        if len(prefix) < len(self._base) or not full.startswith(prefix) or not prefix.startswith(self._base):
+            return False
+        if not self._eligible(self._context):
+            return False
+        ghost = full[len(prefix) :]
+        if not ghost and not self._streaming:
+            self._set_ghost("")
+            self.state = State.IDLE
+            return True
+        self.state = State.SHOWING if ghost else State.REQUESTING
+        self._set_ghost(ghost)
+        return True
+
+    def _set_ghost(self, text: str) -> None:
+        if text != self._ghost:
+            self._ghost = text
+            self.on_ghost(text)
+
+    def _drop(self) -> None:
+        self.debouncer.stop()
+        if self._active_id is not None:
+            self.source.cancel(self._active_id)
+        self._active_id = None
+        self._streaming = False
+        self._base = self._suggestion = ""
+        self._set_ghost("")
+        self.state = State.IDLE
+
+    def _schedule(self) -> None:
+        if self._eligible(self._context):
+            self.state = State.WAITING
+            self.debouncer.start(self.debounce_ms, self._fire)
+
+    def _from_cache(self, prefix: str) -> bool:
+        """Show a finished suggestion the current text still fits (e.g. after a deleted and retyped word)."""
+        for base in reversed(self._cache):
+            suggestion = self._cache[base]
+            full = base + suggestion
+            if len(base) <= len(prefix) < len(full) and full.startswith(prefix) and prefix.startswith(base):
+                self._base, self._suggestion, self._streaming = base, suggestion, False
+                self._cache.move_to_end(base)
+                self.cache_hits += 1
+                return self._refresh_ghost()
+        return False
+
+    def _fire(self) -> None:
+        if self.state != State.WAITING or not self._eligible(self._context):
+            return
+        if self._from_cache(self._context.prefix):
+            return
+        self._next_id += 1
+        self._active_id = self._next_id
+        self._streaming = True
+        self._base = self._context.prefix
+        self._suggestion = ""
+        self.state = State.REQUESTING
+        self.requests_started += 1
+        self.source.request_completion(self._active_id, self._base)

@@ -1,0 +1,256 @@
+"""The engine on its own QThread: the UI sends requests and gets pieces back as signals.
+
+    client = EngineClient()              # starts the thread
+    client.load("gemma3-270m")           # or EngineClient(engine=existing_engine)
+    rid = client.request("autocomplete", text_before_cursor)
+    client.piece.connect(lambda rid, text: ...)
+    client.cancel(rid)                   # takes effect within one token
+
+The engine serializes requests itself; the worker runs them one at a time in
+arrival order and skips any that were cancelled while waiting, so a burst of
+keystrokes costs one model call, not one per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.cancel import CancelToken
+from engine.errors import KillahError
+
+log = logging.getLogger("killah.app")
+
+MODES = ("autocomplete", "continue", "rephrase")
+# Autocomplete and Continue see only the text near the cursor (engine/prompts.py keeps ~1,500
+# characters, cut at a boundary that depends only on the text's end). Sending a long tail, not the
+# whole book, keeps each request small and under the engine's input limit, and gives the same prompt.
+CONTEXT_TAIL_CHARS = 16_000
+PersonaProvider = Callable[[str], Any]  # text before the cursor -> persona (soft tokens) or None
+
+
+# engine.cancel imports no torch: the window appears at once.
+RequestToken = CancelToken
+
+
+class EngineWorker(QObject):
+    """Lives on the engine thread; every slot runs there."""
+
+    progress = Signal(str, float)
+    loaded = Signal(str)  # a one-line description of the model
+    loadFailed = Signal(str)
+    piece = Signal(int, str)
+    finished = Signal(int, object)  # request id, GenerationStats (None if skipped)
+    failed = Signal(int, str)
+
+    def __init__(self, engine: Any = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.min_p: dict[str, float] = {}
+        self.persona_provider: PersonaProvider | None = None
+
+    @Slot(str)
+    def load(self, spec: str) -> None:
+        try:
+            from engine.api import Engine
+
+            self.engine = Engine(spec or None, progress=lambda stage, frac: self.progress.emit(stage, float(frac)))
+        except KillahError as exc:
+            self.loadFailed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the editor must keep working without a model
+            log.exception("model load failed")
+            self.loadFailed.emit(f"The model could not be loaded ({type(exc).__name__}: {exc}).")
+            return
+        self.loaded.emit(describe(self.engine))
+
+    @Slot(int, str, str, object)
+    def run(self, request_id: int, mode: str, text: str, token: Any) -> None:
+        if token.cancelled:
+            self.finished.emit(request_id, None)
+            return
+        if self.engine is None:
+            self.failed.emit(request_id, "The model is still loading.")
+            return
+        try:
+            method = {"autocomplete": self.engine.complete, "continue": self.engine.continue_text,
+                      "rephrase": self.engine.rephrase}[mode]
+            kwargs: dict[str, Any] = {"cancel": token}
+            params = self._params(mode)
+            if params is not None:
+                kwargs["params"] = params
+            persona = self._persona(text) if mode != "rephrase" else None
+            if persona is not None:
+                kwargs["persona"] = persona
+            # No cancel check here: the engine stops within one token, and the UI drops
+            # pieces of cancelled requests itself (signals already queued arrive anyway).
+            for piece in method(text, **kwargs):
+                self.piece.emit(request_id, piece)
+        except KillahError as exc:
+            self.failed.emit(request_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - one failed request must not kill the thread
+            log.exception("request %s (%s) failed", request_id, mode)
+            self.failed.emit(request_id, f"Generation failed ({type(exc).__name__}: {exc}).")
+            return
+        self.finished.emit(request_id, getattr(self.engine, "last_stats", None))
+
+    def _params(self, mode: str) -> Any:
+        min_p = self.min_p.get(mode)
+        mode_params = getattr(self.engine, "mode_params", None)
+        if min_p is None or mode_params is None:
+            return None
+        from engine.modes import Mode
+
+        return mode_params[Mode(mode)].with_overrides(min_p=float(min_p))
+
+    def _persona(self, text: str) -> Any:
+        if self.persona_provider is None:
+            return None
+        try:
+            return self.persona_provider(text)
+        except Exception as exc:  # noqa: BLE001 - a broken style memory must not block writing
+            log.warning("persona unavailable: %s", exc)
+            return None
+
+
+def describe(engine: Any) -> str:
+    info = getattr(engine, "info", None)
+    return getattr(info, "name", None) or type(engine).__name__
+
+
+class EngineClient(QObject):
+    """The UI side: owns the thread, hands out request ids and cancel tokens."""
+
+    loadProgress = Signal(str, float)
+    modelLoaded = Signal(str)
+    loadFailed = Signal(str)
+    piece = Signal(int, str)
+    finished = Signal(int, object)
+    failed = Signal(int, str)
+    _runRequested = Signal(int, str, str, object)
+    _loadRequested = Signal(str)
+
+    def __init__(self, engine: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._token_type = RequestToken
+        # The engine thread runs Python between torch calls; a 1 ms GIL switch interval
+        # (default 5 ms) hands the GIL back to the UI thread sooner: measured stalls drop.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        self._thread = QThread()
+        self._thread.setObjectName("killah-engine")
+        self.worker = EngineWorker(engine)
+        self.worker.moveToThread(self._thread)
+        self._runRequested.connect(self.worker.run)
+        self._loadRequested.connect(self.worker.load)
+        self.worker.progress.connect(self.loadProgress)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.loadFailed.connect(self._on_load_failed)
+        self.worker.piece.connect(self.piece)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self._tokens: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self.model_name = describe(engine) if engine is not None else ""
+        self.load_error = ""
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.model_name)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tokens)
+
+    def load(self, spec: str | None = None) -> None:
+        self._loadRequested.emit(spec or "")
+
+    def set_min_p(self, min_p: dict[str, float]) -> None:
+        self.worker.min_p = dict(min_p)  # read by the worker at the start of each request
+
+    def set_persona_provider(self, provider: PersonaProvider | None) -> None:
+        self.worker.persona_provider = provider
+
+    def new_request_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def request(self, mode: str, text: str, request_id: int | None = None) -> int:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        request_id = request_id if request_id is not None else self.new_request_id()
+        if mode != "rephrase":
+            text = text[-CONTEXT_TAIL_CHARS:]
+        token = self._token_type()
+        self._tokens[request_id] = token
+        self._runRequested.emit(request_id, mode, text, token)
+        return request_id
+
+    def cancel(self, request_id: int) -> None:
+        token = self._tokens.get(request_id)
+        if token is not None:
+            token.cancel()
+
+    def cancel_all(self) -> None:
+        for token in list(self._tokens.values()):
+            token.cancel()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel everything and stop the thread (the current token finishes first)."""
+        self.cancel_all()
+        self._thread.quit()
+        self._thread.wait(timeout_ms)
+
+    # -- completions of requests ----------------------------------------------
+
+    def _on_loaded(self, name: str) -> None:
+        self.model_name = name
+        self.modelLoaded.emit(name)
+
+    def _on_load_failed(self, message: str) -> None:
+        self.load_error = message
+        self.loadFailed.emit(message)
+
+    def _on_finished(self, request_id: int, stats: object) -> None:
+        self._tokens.pop(request_id, None)
+        self.finished.emit(request_id, stats)
+
+    def _on_failed(self, request_id: int, message: str) -> None:
+        self._tokens.pop(request_id, None)
+        self.failed.emit(request_id, message)
+
+
+class CompletionSourceAdapter:
+    """Lets the CompletionController talk to an EngineClient (ids are the controller's own)."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+        self._ids: dict[int, int] = {}  # controller id -> client id
+        self._back: dict[int, int] = {}
+
+    def request_completion(self, request_id: int, prefix: str) -> None:
+        if not self.client.ready:
+            return
+        client_id = self.client.request("autocomplete", prefix)
+        self._ids[request_id] = client_id
+        self._back[client_id] = request_id
+
+    def cancel(self, request_id: int) -> None:
+        client_id = self._ids.pop(request_id, None)
+        if client_id is not None:
+            self.client.cancel(client_id)
+
+    def controller_id(self, client_id: int) -> int | None:
+        return self._back.get(client_id)
+
+    def forget(self, client_id: int) -> None:
+        request_id = self._back.pop(client_id, None)
+        if request_id is not None:
+            self._ids.pop(request_id, None)

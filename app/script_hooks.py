@@ -1,0 +1,93 @@
+"""Environment hooks that let a test drive the real app in a subprocess (``python -m app``).
+
+Only read when the variables are set; they never change behaviour otherwise.
+
+    KILLAH_TEST_ANSWER=yes|no   answer every question with yes/no, show no dialog
+                                (messages are logged to stderr as "KILLAH-MESSAGE kind: title: text")
+    KILLAH_TEST_TYPE=text       type ``text`` into the editor (real key events) after start
+    KILLAH_TEST_DUMP=path       after start (and recovery, and typing) write the editor's state
+                                as JSON {"text", "title", "modified"} to ``path``
+    KILLAH_TEST_QUIT=1          quit right after the dump (keeps the autosave, like a crash)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication
+
+from app.prompter import ScriptedPrompter
+
+
+class _LoggingPrompter(ScriptedPrompter):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+
+    def _log(self) -> None:
+        kind, title, text = self.messages[-1]
+        print(f"KILLAH-MESSAGE {kind}: {title}: {text}", file=sys.stderr, flush=True)
+
+    def info(self, title, message):
+        super().info(title, message)
+        self._log()
+
+    def warning(self, title, message):
+        super().warning(title, message)
+        self._log()
+
+    def error(self, title, message):
+        super().error(title, message)
+        self._log()
+
+    def question(self, title, message, default_yes=True):
+        answer = super().question(title, message, default_yes)
+        self._log()
+        return answer
+
+
+def type_keys(widget, text: str) -> None:
+    """Real key events, one press and release per character (QTest.keyClicks aborts on non-ASCII)."""
+    for ch in text:
+        key = Qt.Key_Return if ch == "\n" else Qt.Key_unknown
+        for kind in (QEvent.KeyPress, QEvent.KeyRelease):
+            QApplication.sendEvent(widget, QKeyEvent(kind, key, Qt.NoModifier, ch))
+
+
+def prompter_from_env() -> ScriptedPrompter | None:
+    answer = os.environ.get("KILLAH_TEST_ANSWER")
+    if answer is None:
+        return None
+    return _LoggingPrompter(default_answer=answer.lower() in ("1", "yes", "true"))
+
+
+def run_test_script(window) -> None:
+    """Type, dump and quit as the environment asks; called once the window is up."""
+    text = os.environ.get("KILLAH_TEST_TYPE")
+    dump = os.environ.get("KILLAH_TEST_DUMP")
+    if not text and not dump:
+        return
+
+    def go() -> None:
+        if text:
+            window.editor.setFocus()
+            type_keys(window.editor, text)
+            print(f"KILLAH-TYPED {len(text)}", file=sys.stderr, flush=True)
+        if dump:
+            state = {
+                "text": window.editor.toPlainText(),
+                "title": window.documents.title,
+                "modified": window.documents.modified,
+            }
+            tmp = dump + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(state, fh, ensure_ascii=False)
+            os.replace(tmp, dump)
+        if os.environ.get("KILLAH_TEST_QUIT"):
+            window.shutdown(keep_autosave=True)
+            QApplication.instance().exit(0)
+
+    QTimer.singleShot(0, go)

@@ -1,0 +1,95 @@
+"""The editor's settings: one JSON file in ``engine.paths.config_dir()``.
+
+A missing or damaged file gives the defaults (a damaged one is kept aside as
+``settings.json.bad`` so nothing the user wrote is silently destroyed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from engine import paths
+
+log = logging.getLogger("killah.app")
+
+MAX_RECENT = 10
+
+
+def _default_min_p() -> dict[str, float]:
+    # The engine's own defaults (engine/modes.py); kept here so the dialog can show them.
+    return {"autocomplete": 0.2, "continue": 0.1, "rephrase": 0.15}
+
+
+@dataclass
+class Settings:
+    model: str = ""  # "" = the embedded default model; else a registry name or a folder/GGUF path
+    autocomplete: bool = True
+    debounce_ms: int = 150
+    ghost_mid_line: bool = False  # also suggest with text to the right of the cursor
+    min_p: dict[str, float] = field(default_factory=_default_min_p)
+    persona: bool = True
+    microphone: str = ""  # "" = the system default input device
+    autosave_seconds: int = 5
+    font_size: int = 12
+    recent_files: list[str] = field(default_factory=list)
+    # Folders whose documents the user declined to add to the style memory (asked once per folder).
+    style_declined_folders: list[str] = field(default_factory=list)
+
+    def add_recent(self, path: str | os.PathLike) -> None:
+        path = str(Path(path).absolute())
+        self.recent_files = [path, *[p for p in self.recent_files if p != path]][:MAX_RECENT]
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or settings_path()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError) as exc:
+        log.warning("settings: %s is unreadable (%s); using defaults", path, exc)
+        try:
+            path.replace(path.with_name(path.name + ".bad"))
+        except OSError:
+            pass
+        return Settings()
+    defaults = Settings()
+    known = {f.name for f in fields(Settings)}
+    values = {}
+    for key, value in raw.items():
+        # A value of the wrong type (hand-edited file) falls back to the default for that key only.
+        if key in known and type(value) is type(getattr(defaults, key)):
+            values[key] = value
+    settings = Settings(**values)
+    settings.min_p = {**_default_min_p(), **{k: float(v) for k, v in settings.min_p.items()}}
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    """Atomic write: a crash mid-save leaves the previous file."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(settings), fh, indent=2, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

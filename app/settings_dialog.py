@@ -1,0 +1,130 @@
+"""Settings dialog: edits a copy of ``Settings``; the caller saves and applies it on Accept."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from app.settings import Settings
+
+log = logging.getLogger("killah.app")
+
+EMBEDDED = "Embedded default (Gemma 3 270M)"
+
+
+def input_devices() -> list[str]:
+    """Names of the microphones PortAudio sees ([] when it is missing or finds none)."""
+    try:
+        import sounddevice
+
+        return [d["name"] for d in sounddevice.query_devices() if d.get("max_input_channels", 0) > 0]
+    except Exception as exc:  # noqa: BLE001 - OSError without PortAudio, PortAudioError without devices
+        log.info("no microphone list: %s", exc)
+        return []
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None, devices: list[str] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.result_settings = copy.deepcopy(settings)
+        form = QFormLayout(self)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        self.model_combo.addItems([EMBEDDED, "smollm2-135m"])
+        self.model_combo.setCurrentText(settings.model or EMBEDDED)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_model)
+        row = QHBoxLayout()
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(browse)
+        holder = QWidget()
+        holder.setLayout(row)
+        form.addRow("Model (applies after restart):", holder)
+
+        self.autocomplete = QCheckBox("Suggest as I type (ghost text)")
+        self.autocomplete.setChecked(settings.autocomplete)
+        form.addRow(self.autocomplete)
+        self.mid_line = QCheckBox("Also suggest with text to the right of the cursor")
+        self.mid_line.setChecked(settings.ghost_mid_line)
+        form.addRow(self.mid_line)
+        self.debounce = QSpinBox()
+        self.debounce.setRange(0, 5000)
+        self.debounce.setSuffix(" ms")
+        self.debounce.setValue(settings.debounce_ms)
+        form.addRow("Pause before a suggestion:", self.debounce)
+
+        self.min_p: dict[str, QDoubleSpinBox] = {}
+        for mode in ("autocomplete", "continue", "rephrase"):
+            spin = QDoubleSpinBox()
+            spin.setRange(0.0, 1.0)
+            spin.setSingleStep(0.05)
+            spin.setDecimals(2)
+            spin.setValue(settings.min_p.get(mode, 0.1))
+            self.min_p[mode] = spin
+            form.addRow(f"min-p, {mode}:", spin)
+
+        self.persona = QCheckBox("Write in my style (style memory)")
+        self.persona.setChecked(settings.persona)
+        form.addRow(self.persona)
+
+        self.microphone = QComboBox()
+        self.microphone.addItem("System default", "")
+        for name in devices if devices is not None else input_devices():
+            self.microphone.addItem(name, name)
+        index = self.microphone.findData(settings.microphone)
+        if index < 0 and settings.microphone:
+            self.microphone.addItem(f"{settings.microphone} (not connected)", settings.microphone)
+            index = self.microphone.count() - 1
+        self.microphone.setCurrentIndex(max(0, index))
+        form.addRow("Microphone:", self.microphone)
+
+        self.autosave = QSpinBox()
+        self.autosave.setRange(1, 600)
+        self.autosave.setSuffix(" s")
+        self.autosave.setValue(settings.autosave_seconds)
+        form.addRow("Autosave unsaved text every:", self.autosave)
+
+        self.font_size = QSpinBox()
+        self.font_size.setRange(6, 72)
+        self.font_size.setValue(settings.font_size)
+        form.addRow("Font size:", self.font_size)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder")
+        if folder:
+            self.model_combo.setCurrentText(folder)
+
+    def accept(self) -> None:
+        s = self.result_settings
+        model = self.model_combo.currentText().strip()
+        s.model = "" if model in ("", EMBEDDED) else model
+        s.autocomplete = self.autocomplete.isChecked()
+        s.ghost_mid_line = self.mid_line.isChecked()
+        s.debounce_ms = self.debounce.value()
+        s.min_p = {mode: round(spin.value(), 3) for mode, spin in self.min_p.items()}
+        s.persona = self.persona.isChecked()
+        s.microphone = self.microphone.currentData() or ""
+        s.autosave_seconds = self.autosave.value()
+        s.font_size = self.font_size.value()
+        super().accept()

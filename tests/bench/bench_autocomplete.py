@@ -1,0 +1,195 @@
+"""Autocomplete latency in the real editor: keystroke (then pause) -> ghost text visible.
+
+    .venv/bin/python tests/bench/bench_autocomplete.py [--n 60] [--debounce 150] [--model gemma3-270m]
+
+The real MainWindow (offscreen Qt) on the real engine. For each sample the
+editor holds the start of a paragraph of real prose (Austen, via
+training/data/corpora.py; a few embedded public-domain paragraphs if that
+corpus is unavailable) cut at a word, the last character is typed as a real
+key event, and the clock runs until the ghost text is painted. Samples walk
+forward through each paragraph, as a writer does, so the engine's prefix
+cache is used as in real typing.
+
+Reference measured in the same run: the engine's own time to first token for
+the same requests (engine.last_stats), plus the debounce. The ratio of the two
+is what the UI (thread hop, signals, paint) adds on top of the model.
+Prints a markdown table (paste into docs/benchmarks.md, "## Autocomplete latency").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("KILLAH_CACHE_DIR", str(REPO / ".data" / "cache"))
+
+FALLBACK = [
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in "
+    "want of a wife. However little known the feelings or views of such a man may be on his first entering "
+    "a neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is "
+    "considered the rightful property of some one or other of their daughters.",
+    "Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, "
+    "and nothing particular to interest me on shore, I thought I would sail about a little and see the "
+    "watery part of the world.",
+    "Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy disposition, seemed to "
+    "unite some of the best blessings of existence; and had lived nearly twenty-one years in the world with "
+    "very little to distress or vex her.",
+]
+
+
+def paragraphs(seed: int) -> tuple[str, list[str]]:
+    try:
+        from training.data.corpora import load_corpus
+
+        books = load_corpus("austen")
+        pool = [p for paras in books.values() for p in paras if 300 <= len(p) <= 1200 and '"' not in p[:40]]
+        random.Random(seed).shuffle(pool)
+        return "Austen (training/data/corpora.py)", pool
+    except Exception as exc:  # noqa: BLE001 - the corpus needs a Debian package; fall back
+        print(f"Austen corpus unavailable ({exc}); using embedded paragraphs", file=sys.stderr)
+        return "embedded public-domain paragraphs", FALLBACK * 20
+
+
+def cut_points(text: str, rng: random.Random, per_paragraph: int) -> list[int]:
+    """Positions just after a word (the writer pauses there), increasing through the paragraph."""
+    ends = [i + 1 for i, ch in enumerate(text[:-1]) if ch.isalpha() and text[i + 1] in " ,;"]
+    ends = [e for e in ends if e > 60]
+    return sorted(rng.sample(ends, min(per_paragraph, len(ends))))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=60, help="suggestions to measure (>= 50 for the docs)")
+    parser.add_argument("--debounce", type=int, default=150)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--per-paragraph", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    import tempfile
+
+    os.environ.setdefault("KILLAH_HOME", tempfile.mkdtemp(prefix="killah-bench-"))
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.prompter import ScriptedPrompter
+    from app.settings import Settings
+    from engine.api import Engine
+
+    app = QApplication.instance() or QApplication([])
+    t = time.perf_counter()
+    engine = Engine(args.model)
+    load_s = time.perf_counter() - t
+    # Timestamps inside the engine thread: when the request reached the engine and when the engine
+    # yielded its first visible piece (token healing can make the first token invisible: "was" -> "was").
+    marks: dict[str, float] = {}
+    real_complete = engine.complete
+
+    def timed_complete(text, **kwargs):
+        marks["start"] = time.perf_counter()
+        marks.pop("piece", None)
+        for piece in real_complete(text, **kwargs):
+            if piece.strip() and "piece" not in marks:
+                marks["piece"] = time.perf_counter()
+            yield piece
+
+    engine.complete = timed_complete
+    window = MainWindow(settings=Settings(debounce_ms=args.debounce), prompter=ScriptedPrompter(), engine=engine,
+                        style_memory=False, load_model=False)
+    window.show()
+    editor = window.editor
+    shown_at: list[float] = []
+    editor.ghostShown.connect(lambda ghost: shown_at.append(time.perf_counter()) if ghost.strip() else None)
+
+    def wait(predicate, timeout: float) -> bool:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            app.processEvents()
+            if predicate():
+                return True
+            time.sleep(0.0005)
+        return False
+
+    source, pool = paragraphs(args.seed)
+    rng = random.Random(args.seed)
+    latencies, first_token, first_piece, ui_overhead, reused, misses = [], [], [], [], [], 0
+    for paragraph in pool:
+        if len(latencies) >= args.n:
+            break
+        for cut in cut_points(paragraph, rng, args.per_paragraph):
+            if len(latencies) >= args.n:
+                break
+            prefix = paragraph[:cut]
+            editor.suspend_completion()
+            editor.setPlainText(prefix[:-1])
+            editor.moveCursor(QTextCursor.End)
+            editor.resume_completion()
+            wait(lambda: not window.client.busy, 60)
+            shown_at.clear()
+            hits_before = window.completion.cache_hits
+            started = time.perf_counter()
+            QTest.keyClick(editor, prefix[-1], Qt.NoModifier)  # the last keystroke before the pause
+            if not wait(lambda: bool(shown_at), 60):
+                misses += 1  # the model proposed nothing (or only whitespace)
+                continue
+            latencies.append(shown_at[0] - started)
+            if window.completion.cache_hits > hits_before:
+                continue  # served from the editor's suggestion cache: no engine request to time
+            wait(lambda: not window.client.busy, 60)
+            stats = engine.last_stats
+            first_token.append(stats.first_token_seconds)
+            first_piece.append(marks.get("piece", shown_at[0]) - marks["start"])
+            ui_overhead.append(shown_at[0] - started - args.debounce / 1000 - first_piece[-1])
+            reused.append(stats.reused_positions / max(1, stats.prompt_positions))
+    window.shutdown()
+    window.editor.document().setModified(False)
+    window.close()
+
+    n = len(latencies)
+    if n == 0:
+        print("no suggestion was shown")
+        return 1
+    reference = [args.debounce / 1000 + f for f in first_piece]
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | "
+          f"model {engine.info.name} (loaded in {load_s:.1f} s) | text: {source}")
+    print(f"{n} suggestions shown, {misses} keystrokes got no suggestion; debounce {args.debounce} ms; "
+          f"prompt positions reused from cache: mean {statistics.mean(reused):.0%}; "
+          f"suggestions served from the editor's suggestion cache: {window.completion.cache_hits}\n")
+    print("| measure | p50 (ms) | p95 (ms) | mean (ms) |")
+    print("|---|---|---|---|")
+    for name, values in (("keystroke -> ghost visible (editor)", latencies),
+                         ("engine: request -> first token", first_token),
+                         ("engine: request -> first visible piece", first_piece),
+                         ("reference: debounce + engine first visible piece", reference),
+                         ("editor overhead (thread hop, signals, paint)", ui_overhead)):
+        print(f"| {name} | {pct(values, 0.5) * 1000:.0f} | {pct(values, 0.95) * 1000:.0f} | "
+              f"{statistics.mean(values) * 1000:.0f} |")
+    print(f"\nratio editor / reference (p50): {pct(latencies, 0.5) / pct(reference, 0.5):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: tearing down PySide6 objects and the engine thread's state
+    # at exit crashed (none_dealloc) twice here, after the results were printed.
+    os._exit(code)
