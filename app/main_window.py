@@ -243,6 +243,14 @@ class MainWindow(QMainWindow):
                 controller.engine = self.client.worker.engine
             self.client.modelLoaded.connect(lambda _: setattr(controller, "engine", self.client.worker.engine))
         # --- voice engineer: further dictation wiring goes here ---
+        if hasattr(controller, "level_changed"):
+            from app.voice_widgets import LevelMeter
+
+            meter = LevelMeter()
+            self.statusBar().addPermanentWidget(meter)
+            controller.level_changed.connect(meter.set_level)
+        # "rephrase that" / "continue" run on the controller's thread; the engine's own lock
+        # serializes them with the window's requests, so they never run at the same time.
 
     def set_mic_state(self, text: str) -> None:
         self.mic_label.setText(f"Mic: {text}")

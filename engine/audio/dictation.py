@@ -117,6 +117,10 @@ class DictationSession:
                 kept.append(_Span(s, e))
         self.spans = kept
 
+    def record_utterance(self, start: int, length: int) -> None:
+        """Remember text inserted on the user's behalf (a rephrase result) as the latest utterance."""
+        self._record(start, length)
+
     def _record(self, start: int, length: int) -> None:
         self.spans.append(_Span(start, start + length))
         del self.spans[: -self.max_spans]

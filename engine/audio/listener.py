@@ -64,9 +64,11 @@ class VoiceListener:
 
     def start(self, mode: str = "toggle") -> None:
         """Open the microphone (raises AudioError at once if it cannot) and start the worker."""
-        if self.running:
+        if self.running and not self._stop.is_set():
             self.mode = mode
             return
+        if self._thread is not None:  # a previous run is still closing its stream
+            self._thread.join(timeout=5)
         self.mode = mode
         self._stop.clear()
         self.ready.clear()
@@ -81,7 +83,7 @@ class VoiceListener:
         thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
-        self._thread = None
+            self._thread = None
 
     def set_gate(self, open_: bool) -> None:
         """Push-to-talk: open while the key/button is held."""
@@ -93,7 +95,8 @@ class VoiceListener:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Listening (not merely closing down after ``stop``)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     # ------------------------------------------------------------ worker
 
@@ -113,7 +116,9 @@ class VoiceListener:
                 self.recognizer = Recognizer(self._recognizer_spec)
             capture.wait_first_block()
             segmenter = UtteranceSegmenter(CombinedVad(), self.segmenter_config)
-            position = capture.buffer.written
+            # From the stream's start: words said while Whisper was loading are kept (push-to-talk
+            # users speak as soon as they press the key).
+            position = 0
             fed_position = 0  # samples fed to the segmenter (its own clock)
             # wall time at which segmenter sample k arrived ~= anchor_time + (k - anchor_k) / rate
             anchor_k, anchor_t = 0, time.monotonic()
@@ -170,7 +175,11 @@ class VoiceListener:
 
 
 def is_command(text: str) -> bool:
-    return match_grammar(text) is not None
+    """A sure command reading, for Recognizer's second pass. "select <any words>" is not sure:
+    "Select class sentence" is Whisper mishearing "select last sentence", so such utterances get
+    the command-vocabulary pass too (its reading wins only if it is a sure command)."""
+    cmd = match_grammar(text)
+    return cmd is not None and cmd.kind != "select"
 
 
 def transcribe_stream(samples: np.ndarray, recognizer: Recognizer, config: SegmenterConfig | None = None):

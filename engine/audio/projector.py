@@ -63,7 +63,7 @@ class AudioProjector(nn.Module):
 
 
 @torch.no_grad()
-def transcribe_with_lm(model, tokenizer, projector: AudioProjector, states: np.ndarray, max_new_tokens: int = 48) -> str:
+def transcribe_with_lm(model, tokenizer, projector: AudioProjector, states: np.ndarray, max_new_tokens: int = 32) -> str:
     """Greedy decode of the LM (with its audio LoRA active) from projected audio."""
     device = next(model.parameters()).device
     embed = model.get_input_embeddings()

@@ -37,7 +37,7 @@ DEFAULT_RECOGNIZER = "tiny.en"
 # context; with the command vocabulary as the previous text it gets 30/32 synthesized commands
 # right instead of 17/32. The prompted reading is only used when it IS a whole command.
 COMMAND_PROMPT = (
-    "Scratch that. New paragraph. New line. Delete last sentence. Delete last word. Select. "
+    "Scratch that. New paragraph. New line. Delete last sentence. Delete last word. Select last sentence. "
     "Undo that. Capitalize that. Lowercase that. Rephrase that. Continue. Stop listening. Read that back."
 )
 COMMAND_PASS_MAX_SECONDS = 2.5
