@@ -14,6 +14,7 @@ keystrokes costs one model call, not one per key.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -59,7 +60,12 @@ class EngineWorker(QObject):
         try:
             from engine.api import Engine
 
-            self.engine = Engine(spec or None, progress=lambda stage, frac: self.progress.emit(stage, float(frac)))
+            # eager by default: the ExecuTorch program holds the bare base, without the mode adapters
+            # (docs/executorch.md); KILLAH_BACKEND=auto builds and switches to it in the background.
+            backend = os.environ.get("KILLAH_BACKEND", "eager")
+            self.engine = Engine(
+                spec or None, backend=backend, progress=lambda stage, frac: self.progress.emit(stage, float(frac))
+            )
         except KillahError as exc:
             self.loadFailed.emit(str(exc))
             return
@@ -121,7 +127,9 @@ class EngineWorker(QObject):
 
 def describe(engine: Any) -> str:
     info = getattr(engine, "info", None)
-    return getattr(info, "name", None) or type(engine).__name__
+    name = getattr(info, "name", None) or type(engine).__name__
+    backend = getattr(getattr(engine, "backend", None), "name", "")
+    return f"{name} ({backend})" if backend and backend != "eager" else name
 
 
 class EngineClient(QObject):

@@ -26,6 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-autocomplete", action="store_true", help="start with ghost-text suggestions off")
     parser.add_argument("--no-model", action="store_true", help="a plain editor: do not load a model")
     parser.add_argument("--no-voice", action="store_true", help="no dictation (no microphone is opened)")
+    parser.add_argument(
+        "--backend",
+        choices=("eager", "executorch", "auto"),
+        help="inference backend (default eager, or $KILLAH_BACKEND); auto builds the ExecuTorch program in the background",
+    )
     return parser.parse_args(argv)
 
 
@@ -48,6 +53,8 @@ def attach_voice(window: MainWindow) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.backend:
+        os.environ["KILLAH_BACKEND"] = args.backend  # read by the engine worker thread
     logging.basicConfig(level=os.environ.get("KILLAH_LOG", "WARNING"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network at run time
     app = QApplication.instance() or QApplication([sys.argv[0]])

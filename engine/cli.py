@@ -73,6 +73,12 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--min-p", type=float, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--backend",
+        choices=("eager", "executorch", "auto"),
+        default=os.environ.get("KILLAH_BACKEND", "eager"),
+        help="eager PyTorch (reference), the cached ExecuTorch program, or auto (build it in the background)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +115,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     text = read_input(args.text, args.file)
     Engine.check_text(text)  # fail on bad input before spending seconds loading the model
-    engine = Engine(args.model, threads=args.threads, progress=None if args.json else _progress_bar())
+    engine = Engine(
+        args.model, backend=args.backend, threads=args.threads, progress=None if args.json else _progress_bar()
+    )
+    # (a fallback to eager is logged as a warning by the engine itself)
     mode = {"complete": Mode.AUTOCOMPLETE, "continue": Mode.CONTINUE, "rephrase": Mode.REPHRASE}[args.command]
     params = engine.mode_params[mode].with_overrides(
         seed=args.seed,

@@ -28,7 +28,9 @@ def set_threads(n: int) -> None:
 class ExecuTorchBackend:
     name = "executorch"
 
-    def __init__(self, pte_path: Path, *, keep_ids: list[int] | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, pte_path: Path, *, keep_ids: list[int] | None = None, threads: int | None = None
+    ) -> None:
         from engine.export.static_model import load_custom_ops
 
         load_custom_ops()  # the program references llama:: and quantized_decomposed:: kernels
@@ -41,7 +43,10 @@ class ExecuTorchBackend:
             self._program = Runtime.get().load_program(self.path)
             self._forward = self._program.load_method("forward")
             self._embed = self._program.load_method("embed")
-            meta = {name: self._constant(name) for name in ("get_max_seq_len", "get_vocab_size", "get_hidden_size")}
+            meta = {
+                name: self._constant(name)
+                for name in ("get_max_seq_len", "get_vocab_size", "get_hidden_size")
+            }
         except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/KeyError/ValueError on bad files
             raise ModelError(f"The ExecuTorch program {self.path} cannot be loaded: {exc}") from exc
         self.max_positions = int(meta["get_max_seq_len"])
@@ -73,7 +78,9 @@ class ExecuTorchBackend:
             raise ValueError(f"backend cache holds {self._length} positions; cannot run from {start_pos}")
         n = int(embeds.shape[0])
         if start_pos + n > self.max_positions:
-            raise ValueError(f"sequence of {start_pos + n} positions exceeds the program's {self.max_positions}")
+            raise ValueError(
+                f"sequence of {start_pos + n} positions exceeds the program's {self.max_positions}"
+            )
         x = embeds.detach().to(torch.float32).contiguous()[None]
         logits = self._forward.execute([x, torch.tensor([start_pos], dtype=torch.long)])[0][0]
         self._length = start_pos + n

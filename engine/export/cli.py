@@ -1,8 +1,8 @@
 """`killah export`: build (or find) the ExecuTorch program for a model and an adapter composition.
 
-    killah export                                   # Gemma 3 270M, default INT4 preset
-    killah export -m smollm2-135m --quant 8da8w
-    killah export --adapter assets/adapters/a --adapter assets/adapters/b --output /tmp/pushkin.pte
+killah export                                   # Gemma 3 270M, default INT4 preset
+killah export -m smollm2-135m --quant 8da8w
+killah export --adapter assets/adapters/a --adapter assets/adapters/b --output /tmp/pushkin.pte
 """
 
 from __future__ import annotations
@@ -19,10 +19,17 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="build the ExecuTorch program (INT4, XNNPACK) for a model")
     p.add_argument("--model", "-m", default=None, help="embedded model name or a path (HF folder or .gguf)")
     p.add_argument(
-        "--quant", default=DEFAULT_PRESET, choices=sorted(PRESETS), help=f"quantization preset (default {DEFAULT_PRESET})"
+        "--quant",
+        default=DEFAULT_PRESET,
+        choices=sorted(PRESETS),
+        help=f"quantization preset (default {DEFAULT_PRESET})",
     )
     p.add_argument(
-        "--adapter", action="append", default=[], type=Path, help="peft adapter folder to merge (repeat to compose)"
+        "--adapter",
+        action="append",
+        default=[],
+        type=Path,
+        help="peft adapter folder to merge (repeat to compose)",
     )
     p.add_argument("--max-seq", type=int, default=1024, help="KV cache length in positions (default 1024)")
     p.add_argument("--output", "-o", type=Path, default=None, help="also copy the program here")

@@ -8,6 +8,7 @@ sum of their deltas, and that sum is what gets merged.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from torch import nn
@@ -22,7 +23,15 @@ def adapter_sha256(folder: Path) -> str:
     if not (folder / "adapter_config.json").exists() or not weights:
         raise ArtifactError(f"{folder} is not a peft adapter folder (adapter_config.json + adapter_model.*).")
     digest = hashlib.sha256()
-    for path in [folder / "adapter_config.json", *weights]:
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{folder}/adapter_config.json is unreadable: {exc}") from exc
+    # peft writes target_modules from a set, in hash-seed order: canonicalize so equal adapters hash equal.
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    for path in weights:
         digest.update(path.name.encode())
         with open(path, "rb") as fh:
             while block := fh.read(1 << 20):

@@ -57,9 +57,13 @@ def read_sidecar(pte: Path) -> dict:
     try:
         return json.loads(pte.with_suffix(".json").read_text())
     except FileNotFoundError as exc:
-        raise ModelError(f"{pte} has no sidecar {pte.with_suffix('.json').name}: cannot tell what it was built from.") from exc
+        raise ModelError(
+            f"{pte} has no sidecar {pte.with_suffix('.json').name}: cannot tell what it was built from."
+        ) from exc
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The sidecar of {pte} is unreadable ({exc}); delete both files to rebuild.") from exc
+        raise ModelError(
+            f"The sidecar of {pte} is unreadable ({exc}); delete both files to rebuild."
+        ) from exc
 
 
 def check_program(pte: Path, spec: ProgramSpec) -> dict:
@@ -76,7 +80,9 @@ def check_program(pte: Path, spec: ProgramSpec) -> dict:
         )
     if built != spec.as_dict():
         differs = sorted(k for k in spec.as_dict() if built.get(k) != spec.as_dict()[k])
-        raise ModelError(f"{pte.name} was built with other settings ({', '.join(differs)}); it must be rebuilt.")
+        raise ModelError(
+            f"{pte.name} was built with other settings ({', '.join(differs)}); it must be rebuilt."
+        )
     size = pte.stat().st_size
     if size != side.get("bytes"):
         raise ModelError(
@@ -125,7 +131,12 @@ class ProgramCache:
         started = time.monotonic()
         try:
             facts = export_program(
-                loaded.info.folder, pte, spec.quant, adapters=adapters, max_seq=spec.max_seq, progress=progress
+                loaded.info.folder,
+                pte,
+                spec.quant,
+                adapters=adapters,
+                max_seq=spec.max_seq,
+                progress=progress,
             )
         except KillahError:
             raise

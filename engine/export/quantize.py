@@ -41,10 +41,16 @@ def quantize_lm(lm: nn.Module, config: QuantConfig) -> None:
     head = lm.get_output_embeddings()
 
     def is_block_linear(module: nn.Module, fqn: str) -> bool:
-        return isinstance(module, nn.Linear) and module is not head and module.in_features % config.group_size == 0
+        return (
+            isinstance(module, nn.Linear)
+            and module is not head
+            and module.in_features % config.group_size == 0
+        )
 
     if config.linear != "fp32":
-        quantize_(lm, _linear_config(config.linear, config.group_size, config.algorithm), filter_fn=is_block_linear)
+        quantize_(
+            lm, _linear_config(config.linear, config.group_size, config.algorithm), filter_fn=is_block_linear
+        )
     if config.head != "fp32" and head.in_features % config.group_size == 0:
         # A tied head shares its Parameter with the input table: untie first so the embedding keeps its own copy.
         head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=False)

@@ -60,7 +60,9 @@ def _custom_sdpa_attention(
     else:
         # Causal from killah_start: the op only reads keys 0 … start+n-1, so stale
         # entries past a truncation point are never seen.
-        out = torch.ops.llama.custom_sdpa(q, module.k_cache, module.v_cache, killah_start, None, 0.0, True, scaling)
+        out = torch.ops.llama.custom_sdpa(
+            q, module.k_cache, module.v_cache, killah_start, None, 0.0, True, scaling
+        )
     return out, None  # [1, n, heads, head_dim]; HF reshapes it to [1, n, hidden]
 
 
@@ -76,7 +78,11 @@ def _register_attention() -> None:
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:
     """The self-attention blocks, in layer order (any HF decoder with q/k/v projections and a layer_idx)."""
-    found = [m for m in model.modules() if hasattr(m, "k_proj") and hasattr(m, "layer_idx") and hasattr(m, "head_dim")]
+    found = [
+        m
+        for m in model.modules()
+        if hasattr(m, "k_proj") and hasattr(m, "layer_idx") and hasattr(m, "head_dim")
+    ]
     return sorted(found, key=lambda m: m.layer_idx)
 
 
@@ -92,7 +98,9 @@ class StaticCacheLM(nn.Module):
         text_config = causal_lm.config.get_text_config()
         text_config._attn_implementation = ATTENTION_NAME
         causal_lm.config._attn_implementation = ATTENTION_NAME
-        self.windows = sorted({m.sliding_window for m in attention_modules(causal_lm) if getattr(m, "sliding_window", None)})
+        self.windows = sorted(
+            {m.sliding_window for m in attention_modules(causal_lm) if getattr(m, "sliding_window", None)}
+        )
         if len(self.windows) > 1:
             raise ValueError(f"more than one sliding window size: {self.windows}")
         # A window at least as long as the cache never hides anything: plain causal attention is exact.
@@ -143,7 +151,9 @@ class TokenEmbedding(nn.Module):
         self.table = nn.Embedding(embedding.num_embeddings, embedding.embedding_dim)
         self.table.weight = nn.Parameter(embedding.weight.detach().clone(), requires_grad=False)
         scale = getattr(embedding, "embed_scale", None)
-        self.register_buffer("scale", torch.as_tensor(1.0 if scale is None else scale, dtype=torch.float32).clone())
+        self.register_buffer(
+            "scale", torch.as_tensor(1.0 if scale is None else scale, dtype=torch.float32).clone()
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.table(tokens) * self.scale.to(torch.float32)
