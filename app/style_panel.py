@@ -156,6 +156,10 @@ class StyleService(QObject):
     def set_paused(self, paused: bool) -> None:
         if paused:
             self.worker.cancel_token.cancel()
+            try:  # StyleMemory.pause() is thread-safe: honour it now, not after a running index
+                self.worker._memory().pause()
+            except Exception:  # noqa: BLE001 - the queued call below reports any problem
+                pass
         self._pause.emit(paused)
 
     def has_consent(self, path: str | Path) -> bool:

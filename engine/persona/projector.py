@@ -1,6 +1,6 @@
 """Persona conditioning: a persona vector becomes k soft tokens for the frozen LM.
 
-    p [384] --(x - center)--> Linear(384, inner) -> GELU -> Linear(inner, k*hidden)
+    p [384] --(p - center) * in_scale--> Linear(384, inner) -> GELU -> Linear(inner, k*hidden)
             --> soft = base + out_scale * mlp(p)          [k, hidden]
 
 The soft tokens live in the space of ``model.get_input_embeddings()(ids)``:
@@ -14,6 +14,7 @@ projector only adds a fixed prefix.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,8 @@ class PersonaProjector(nn.Module):
         self.base = nn.Parameter(torch.zeros(k, hidden))
         # Mean persona vector of the training data: MiniLM vectors share a large common part.
         self.register_buffer("center", torch.zeros(config.encoder_dim))
+        # 1 / RMS norm of centred training personas: persona differences are small (~0.1) otherwise.
+        self.register_buffer("in_scale", torch.ones(()))
         # RMS of the LM's real input embeddings, so the MLP works at unit scale.
         self.register_buffer("out_scale", torch.ones(()))
 
@@ -75,16 +78,21 @@ class PersonaProjector(nn.Module):
         """[dim] -> [k, hidden]; [b, dim] -> [b, k, hidden]."""
         single = persona.dim() == 1
         x = persona[None] if single else persona
-        delta = self.mlp(x - self.center).view(x.shape[0], self.config.num_tokens, self.config.hidden_size)
+        delta = self.mlp((x - self.center) * self.in_scale).view(
+            x.shape[0], self.config.num_tokens, self.config.hidden_size
+        )
         soft = self.base + self.out_scale * delta
         return soft[0] if single else soft
 
     @torch.no_grad()
-    def init_from_embeddings(self, token_embeds: torch.Tensor, center: torch.Tensor) -> None:
+    def init_from_embeddings(
+        self, token_embeds: torch.Tensor, center: torch.Tensor, in_scale: float = 1.0
+    ) -> None:
         """Start ``base`` at real token embeddings [k, hidden] (post-scaling) and set the scales."""
         self.base.copy_(token_embeds[: self.config.num_tokens])
         self.out_scale.fill_(float(token_embeds.pow(2).mean().sqrt()))
         self.center.copy_(center)
+        self.in_scale.fill_(in_scale)
 
     def save(self, folder: Path) -> list[Path]:
         from safetensors.torch import save_file
@@ -92,6 +100,7 @@ class PersonaProjector(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / WEIGHTS_FILE
         save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(weights))
+        os.chmod(weights, 0o644)  # a shipped asset, readable by all (safetensors writes it 0600)
         config = folder / CONFIG_FILE
         config.write_text(json.dumps(self.config.to_json(), indent=2) + "\n")
         return [weights, config]
