@@ -88,6 +88,7 @@ class AdapterRegistry:
         self.peft_model = None
         self._enabled: dict[str, bool] = {}
         self._active: tuple[str, ...] | None = None
+        self._layers_on = True  # peft enables the adapter layers when it loads them
         self._lock = threading.Lock()
 
         entries = {n: a for n, a in load_manifest(root).items() if a.kind == ADAPTER_KIND}
@@ -129,6 +130,17 @@ class AdapterRegistry:
             raise ArtifactError(
                 f"The adapter {name!r} in {folder} could not be loaded: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def add_unshipped(self, name: str, folder: Path) -> None:
+        """Load an adapter folder that is not in the manifest (evaluating a candidate before shipping it).
+        No sha256 or base check: never used by the engine itself."""
+        if name in self.adapters:
+            raise ArtifactError(f"An adapter named {name!r} is already loaded.")
+        self._load(name, Path(folder))
+        self.adapters[name] = _Loaded(name, Path(folder), {"unshipped": True})
+        self._enabled[name] = True
+        self._active = None  # peft activates a newly loaded adapter: re-apply on the next call
+        self._layers_on = True
 
     # -- composition ----------------------------------------------------------
 
@@ -198,11 +210,14 @@ class AdapterRegistry:
             return
         tuner = self.peft_model.base_model
         if names:
-            tuner.enable_adapter_layers()
+            if not self._layers_on:  # each call walks every module: only when coming from the plain base
+                tuner.enable_adapter_layers()
+                self._layers_on = True
             # Several names at once: each LoRA layer adds every active adapter's B A x (the summed deltas).
             tuner.set_adapter(list(names), inference_mode=True)
         else:
             tuner.disable_adapter_layers()
+            self._layers_on = False
         self._active = names
 
     def _status(self, mode: str, active, missing, disabled) -> str:

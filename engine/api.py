@@ -157,7 +157,9 @@ class Engine:
         return registry if registry.installed else None
 
     def _activate(self, mode: Mode) -> None:
-        if self.adapters is None or mode == self._active_mode:
+        # Asked on every request (a set comparison): the settings may have switched an adapter
+        # off or on since the last one, even within the same mode.
+        if self.adapters is None:
             return
         if self.adapters.activate(mode).changed:
             self.generator.invalidate()  # other weights: the cached keys/values are stale

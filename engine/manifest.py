@@ -268,6 +268,7 @@ def register_artifact(
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(raw, fh, indent=2, ensure_ascii=False)
                 fh.write("\n")
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest ships with the app
             os.replace(tmp, manifest_path(root))
         except BaseException:
             with contextlib.suppress(OSError):

@@ -7,12 +7,12 @@ only names it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 from engine.sampling import SamplingParams
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     AUTOCOMPLETE = "autocomplete"
     CONTINUE = "continue"
     REPHRASE = "rephrase"

@@ -166,7 +166,7 @@ def main() -> None:
     print(f"# model {args.model} ({gguf.name}); greedy; {args.tokens} new tokens; median of {args.repeats}\n")
     engine = Engine(args.model, threads=args.threads[0], use_adapters=False)
 
-    header = f"| backend | threads | prompt tok | TTFT ms | prefill tok/s | decode tok/s |"
+    header = "| backend | threads | prompt tok | TTFT ms | prefill tok/s | decode tok/s |"
     print(header)
     print("|---|---|---|---|---|---|")
     ratios = []
