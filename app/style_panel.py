@@ -27,20 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.prompter import Prompter
+from engine.cancel import CancelToken  # noqa: E402
 
 log = logging.getLogger("killah.app")
 
 
-class _Cancel:
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
+_Cancel = CancelToken
 
 
 class StyleWorker(QObject):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.errors import ArtifactError
+from engine.models import sha256_file  # one hashing helper for models and artifacts
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -117,12 +117,6 @@ class Artifact:
         }
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _inside(root: Path, rel: str, name: str) -> Path:

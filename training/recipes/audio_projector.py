@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
 from engine import paths
@@ -35,6 +34,7 @@ from engine.audio.listener import is_command
 from engine.audio.projector import PROMPT, AudioProjector, encoder_states, transcribe_with_lm
 from engine.audio.recognizer import Recognizer
 from engine.audio.synth import add_noise, sentences_for_speech, synthesize, with_silence
+from training.config import load_config  # YAML + key.sub=value overrides, shared by all recipes
 
 RECIPE = "training/recipes/audio_projector.py"
 COMMAND_PHRASES = [
@@ -44,16 +44,6 @@ COMMAND_PHRASES = [
 ]
 
 
-def load_config(path: str, overrides: list[str]) -> dict:
-    config = yaml.safe_load(Path(path).read_text())
-    for item in overrides:  # --set train.steps=50
-        key, _, value = item.partition("=")
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return config
 
 
 # ---------------------------------------------------------------- data

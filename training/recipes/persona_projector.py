@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from engine.persona.aggregate import attention_persona, mean_persona
 from engine.persona.projector import PersonaProjector, ProjectorConfig
+from training.config import load_config  # YAML + key.sub=value overrides, shared by all recipes
 
 RECIPE = "training/recipes/persona_projector.py"
 
@@ -40,16 +40,6 @@ RECIPE = "training/recipes/persona_projector.py"
 # ---------------------------------------------------------------- config
 
 
-def load_config(path: str, overrides: list[str]) -> dict:
-    config = yaml.safe_load(Path(path).read_text())
-    for item in overrides:  # --set train.steps=50
-        key, _, value = item.partition("=")
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return config
 
 
 # ---------------------------------------------------------------- LM scoring (shared with the eval)
