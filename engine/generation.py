@@ -118,13 +118,16 @@ class Generator:
             return [prompt_ids[0], *soft_items, *prompt_ids[1:]]
         return [*soft_items, *prompt_ids]
 
-    def _feed(self, items: list, soft: SoftPrefix | None, cancel: CancelToken | None, stats: GenerationStats):
+    def _feed(
+        self, items: list, soft: SoftPrefix | None, cancel: CancelToken | None, stats: GenerationStats, rows: int = 1
+    ):
+        """Run the uncached suffix of ``items``; return the logits of the last ``rows`` positions."""
         common = 0
         for a, b in zip(self._cached_keys, items, strict=False):
             if a != b:
                 break
             common += 1
-        common = min(common, len(items) - 1)  # the last item must run to give logits
+        common = min(common, len(items) - rows)  # the last positions must run to give their logits
         self.backend.truncate(common)
         self._cached_keys = self._cached_keys[:common]
         stats.prompt_positions, stats.reused_positions = len(items), common
@@ -137,11 +140,17 @@ class Generator:
             end = pos
             while end < len(items) and isinstance(items[end], tuple) == is_soft and end - pos < PREFILL_CHUNK:
                 end += 1
+            if 0 < len(items) - end < rows:  # keep the last ``rows`` positions in one call
+                end = len(items) - rows
             if is_soft:
                 first = items[pos][2]
                 logits = self.backend.forward_embeds(soft.embeds[first : first + end - pos], pos)
             else:
-                logits = self.backend.forward_tokens(list(items[pos:end]), pos)
+                ids = list(items[pos:end])
+                if rows > 1 and end == len(items):
+                    logits = self.backend.forward_tokens(ids, pos, rows=rows)
+                else:
+                    logits = self.backend.forward_tokens(ids, pos)
             self._cached_keys.extend(items[pos:end])
             pos = end
         return logits
@@ -187,8 +196,11 @@ class Generator:
         started = time.perf_counter()
         healed = ""
         allowed = None
+        removed_token = None
         if heal:
+            original = prompt_ids
             prompt_ids, healed, allowed = self._heal(prompt_ids, prompt_text)
+            removed_token = original[-1] if allowed is not None else None
         items = self._items(prompt_ids, soft)
         if len(items) > self.backend.max_positions - params.max_new_tokens:
             keep = self.backend.max_positions - params.max_new_tokens
@@ -196,7 +208,23 @@ class Generator:
         generator = torch.Generator()
         generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
 
-        logits = self._feed(items, soft, cancel, stats)
+        # Healing without its usual cost: run the dropped token too and keep the logits of the
+        # last two positions. When the model picks that same token first (mostly: the word was
+        # complete), its next logits are already there and no decode step is spent re-creating it.
+        speculative = None
+        if (
+            allowed is not None
+            and getattr(self.backend, "max_logits_rows", 1) >= 2
+            and items
+            and not isinstance(items[-1], tuple)
+        ):
+            speculative = removed_token
+        if speculative is not None:
+            both = self._feed(items + [speculative], soft, cancel, stats, rows=2)
+            logits, after_speculative = (None, None) if both is None else (both[0], both[1])
+            stats.prompt_positions -= 1
+        else:
+            logits = self._feed(items, soft, cancel, stats)
         stats.prefill_seconds = time.perf_counter() - started
         if logits is None:
             stats.cancelled, stats.stop_reason = True, "cancelled"
@@ -260,6 +288,14 @@ class Generator:
             if cancel is not None and cancel.cancelled:
                 stop = "cancelled"
                 break
+            if speculative is not None and len(generated) == 1:
+                if token == speculative:  # already run in the prefill
+                    logits, speculative = after_speculative, None
+                    pos += 1
+                    continue
+                self.backend.truncate(pos)  # the guess was wrong: forget its position
+                self._cached_keys = self._cached_keys[:pos]
+                speculative = None
             logits = self.backend.forward_tokens([token], pos)
             self._cached_keys.append(token)
             pos += 1

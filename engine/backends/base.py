@@ -18,6 +18,8 @@ class Backend(Protocol):
     vocab_size: int
     hidden_size: int
     max_positions: int  # the longest sequence the cache can hold
+    # Optional: a backend with ``max_logits_rows >= 2`` accepts ``forward_tokens(..., rows=k)`` and
+    # returns the logits of the last k positions [k, vocab] (speculative token healing uses 2).
 
     def forward_tokens(self, token_ids: list[int], start_pos: int) -> torch.Tensor:
         """Run ``token_ids`` at positions ``start_pos…``; cache them; return last logits [vocab] (fp32)."""

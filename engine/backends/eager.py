@@ -10,6 +10,7 @@ from engine.models import LoadedModel
 
 class EagerBackend:
     name = "eager"
+    max_logits_rows = 8  # forward_tokens can return the logits of its last few positions
 
     def __init__(self, loaded: LoadedModel, max_positions: int = 4096) -> None:
         self.model = loaded.model
@@ -40,7 +41,7 @@ class EagerBackend:
 
     # -- running --------------------------------------------------------------
 
-    def _run(self, start_pos: int, **inputs: torch.Tensor) -> torch.Tensor:
+    def _run(self, start_pos: int, rows: int = 1, **inputs: torch.Tensor) -> torch.Tensor:
         if start_pos != self._length:
             raise ValueError(f"backend cache holds {self._length} positions; cannot run from {start_pos}")
         n = next(iter(inputs.values())).shape[1]
@@ -54,14 +55,15 @@ class EagerBackend:
                 cache_position=positions,
                 position_ids=positions[None],
                 use_cache=True,
-                logits_to_keep=1,  # the 262k-entry head costs as much as the rest: only the last row
+                logits_to_keep=rows,  # the 262k-entry head costs as much as the rest: only the last rows
             )
         self._cache = out.past_key_values
         self._length = start_pos + n
-        return out.logits[0, -1].float()
+        return out.logits[0, -1].float() if rows == 1 else out.logits[0, -rows:].float()
 
-    def forward_tokens(self, token_ids: list[int], start_pos: int) -> torch.Tensor:
-        return self._run(start_pos, input_ids=torch.tensor([token_ids], dtype=torch.long))
+    def forward_tokens(self, token_ids: list[int], start_pos: int, rows: int = 1) -> torch.Tensor:
+        """Logits of the last position [vocab], or of the last ``rows`` positions [rows, vocab]."""
+        return self._run(start_pos, rows, input_ids=torch.tensor([token_ids], dtype=torch.long))
 
     def forward_embeds(self, embeds: torch.Tensor, start_pos: int) -> torch.Tensor:
         return self._run(start_pos, inputs_embeds=embeds[None].to(torch.float32))

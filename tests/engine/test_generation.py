@@ -156,3 +156,33 @@ def test_autocomplete_after_a_full_stop_suggests_words_not_a_line_break(engine):
     out = "".join(engine.complete(EN + ". ", params=params))
     assert out.strip(), "an empty suggestion after a full stop"
     assert "\n" not in out
+
+
+def test_speculative_healing_gives_the_same_text_with_one_model_call_fewer(engine):
+    greedy = engine.mode_params[Mode.AUTOCOMPLETE].with_overrides(temperature=0.0)
+    text = "She folded the letter carefully, put it back into the envelope and"  # ends on a whole word
+    backend = engine.backend
+    calls = []
+    real_forward = backend.forward_tokens
+
+    def counting_forward(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real_forward(*args, **kwargs)
+
+    results = {}
+    try:
+        backend.forward_tokens = counting_forward
+        for rows in (backend.max_logits_rows, 1):
+            type(backend).max_logits_rows, saved = rows, type(backend).max_logits_rows
+            try:
+                engine.generator.invalidate()
+                calls.clear()
+                results[rows] = ("".join(engine.complete(text, params=greedy)), len(calls), engine.last_stats.new_tokens)
+            finally:
+                type(backend).max_logits_rows = saved
+    finally:
+        del backend.forward_tokens
+    (spec_text, spec_calls, spec_tokens), (plain_text, plain_calls, plain_tokens) = results.values()
+    assert spec_text == plain_text and spec_text.strip()
+    assert spec_tokens == plain_tokens
+    assert spec_calls == plain_calls - 1, (spec_calls, plain_calls)
