@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile
 
+from app.files import write_json_atomic
 from engine import paths
 
 log = logging.getLogger("killah.app")
@@ -70,20 +70,7 @@ class AutosaveStore:
     def save(self, text: str, path: str | None) -> None:
         """Write this session's buffer (atomic). OSError propagates: the caller shows it."""
         payload = {"path": path, "text": text, "saved_at": time.time(), "pid": os.getpid()}
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.session}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, ensure_ascii=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)  # the user's unsaved words: private
-            os.replace(tmp, self.entry_path)
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_json_atomic(self.entry_path, payload, private=True)  # the user's unsaved words: private
 
     def discard(self) -> None:
         """The buffer is safe elsewhere (saved) or the user threw it away."""

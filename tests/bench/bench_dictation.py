@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from engine.audio.commands import Command, LMCommandClassifier, match_grammar, p
 from engine.audio.listener import is_command  # noqa: E402
 from engine.audio.recognizer import Recognizer  # noqa: E402
 from engine.audio.synth import VOICES, sentences_for_speech, synthesize, with_silence  # noqa: E402
+from training.eval.speech import edit_distance, wer, words  # noqa: E402
 
 SPEEDS = [140, 155, 170]
 
@@ -133,24 +133,6 @@ AMBIGUOUS = [
     ("Select committees met every Tuesday in the town hall.", "dictation"),
     ("New paragraphs were added to the treaty in secret.", "dictation"),
 ]
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def edit_distance(a: list[str], b: list[str]) -> int:
-    d = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, d[0] = d[0], i
-        for j, y in enumerate(b, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (x != y))
-    return d[-1]
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    errors = sum(edit_distance(words(r), words(h)) for r, h in zip(refs, hyps, strict=True))
-    return errors / max(1, sum(len(words(r)) for r in refs))
 
 
 def held_out_sentences(n: int) -> list[str]:

@@ -35,6 +35,7 @@ from engine.audio.projector import PROMPT, AudioProjector, encoder_states, trans
 from engine.audio.recognizer import Recognizer
 from engine.audio.synth import add_noise, sentences_for_speech, synthesize, with_silence
 from training.config import load_config  # YAML + key.sub=value overrides, shared by all recipes
+from training.eval.speech import wer
 
 RECIPE = "training/recipes/audio_projector.py"
 COMMAND_PHRASES = [
@@ -115,25 +116,6 @@ def batch_loss(lm, tok, projector, batch: list[dict], prompt_ids: list[int]) -> 
     labels = torch.tensor([t for _, w in targets for t in w])
     logits = base.lm_head(rows).float()
     return F.cross_entropy(logits, labels)
-
-
-def words(text: str) -> list[str]:
-    import re
-
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    def dist(a, b):
-        d = list(range(len(b) + 1))
-        for i, x in enumerate(a, 1):
-            prev, d[0] = d[0], i
-            for j, y in enumerate(b, 1):
-                prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (x != y))
-        return d[-1]
-
-    return sum(dist(words(r), words(h)) for r, h in zip(refs, hyps, strict=True)) / max(
-        1, sum(len(words(r)) for r in refs))
 
 
 def evaluate(lm, tok, projector, whisper: Recognizer, evals: list[dict]) -> dict:

@@ -1,0 +1,32 @@
+"""Atomic JSON writes for the app's own files (settings, autosaves)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, payload: Any, *, indent: int | None = None, private: bool = False) -> None:
+    """Write to a temp file beside ``path``, fsync, rename: a crash leaves the old file or the new one.
+
+    ``private`` makes the file readable by the user only. OSError propagates (the caller says why)
+    and no temp file is left behind.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=indent, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if private:
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
