@@ -272,7 +272,3 @@ class Engine:
                     continue
                 started = True
             yield piece
-
-
-def default_engine(model: str | Path | None = None, **kwargs) -> Engine:
-    return Engine(model, **kwargs)
