@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QPlainTextEdit
 
 from app.dictation_controller import DictationController
 from engine.audio.synth import with_silence
+from training.eval.speech import wer
 
 TIMEOUT_MS = 30000
 
@@ -36,9 +37,13 @@ def test_dictated_sentence_appears_in_editor_as_one_undo_step(qtbot, virtual_mic
     editor, ctl, finals = dictation
     editor.setPlainText("Draft:")
     editor.moveCursor(editor.textCursor().MoveOperation.End)
-    say(qtbot, virtual_mic, finals, speech("The letter arrived on Monday morning."))
-    text = editor.toPlainText()
-    assert text.lower().startswith("draft: the letter arrived on monday morning"), finals
+    spoken = "The letter arrived on Monday morning."
+    heard = say(qtbot, virtual_mic, finals, speech(spoken))
+    # Whisper tiny may swap a word ("letter" -> "land") depending on where the mic's
+    # chunks fall; the controller's job is to insert exactly what was heard.
+    assert len(heard) == 1 and wer([spoken], heard) <= 0.35, finals
+    # After "Draft:" the controller lower-cases the first word (mid-sentence casing).
+    assert editor.toPlainText().lower() == ("draft: " + heard[0]).lower()
     editor.undo()
     assert editor.toPlainText() == "Draft:"
 
@@ -49,13 +54,13 @@ def test_spoken_commands_edit_the_text(qtbot, virtual_mic, speech, dictation):
     say(qtbot, virtual_mic, finals, speech("new paragraph", speed=140))
     assert editor.toPlainText().endswith("\n\n"), finals
     say(qtbot, virtual_mic, finals, speech("The road was long and empty."))
-    say(qtbot, virtual_mic, finals, speech("The letter arrived on Monday morning."))
+    (last,) = say(qtbot, virtual_mic, finals, speech("The letter arrived on Monday morning."))
     text = editor.toPlainText()
-    assert text.count("\n\n") == 1 and "letter" in text.split("\n\n")[1].lower(), (text, finals)
+    assert text.count("\n\n") == 1 and text.endswith(last), (text, finals)
 
     say(qtbot, virtual_mic, finals, speech("scratch that", speed=140))
     text = editor.toPlainText()
-    assert "letter" not in text.lower() and "road" in text.lower(), (text, finals)
+    assert last not in text and "monday" not in text.lower() and "road" in text.lower(), (text, finals)
 
     # A manual edit before the dictated text: "delete last sentence" still deletes at the cursor.
     cursor = editor.textCursor()
@@ -142,7 +147,7 @@ def test_partial_text_is_shown_while_speaking_and_never_inserted(qtbot, virtual_
         assert editor.toPlainText() == ""  # the preview lives in the overlay only
         qtbot.waitUntil(lambda: bool(finals), timeout=TIMEOUT_MS)
         assert partials[-1] == ""  # cleared when the final text lands
-        assert "letter" in editor.toPlainText().lower()
+        assert "monday" in editor.toPlainText().lower(), finals
     finally:
         ctl.shutdown()
 
