@@ -9,7 +9,10 @@ One call attaches it:
     ctl.state_changed.connect(status_label.setText)
     ctl.unavailable.connect(statusbar.showMessage)
 
-Every finalized utterance is ONE undo step (a QTextCursor edit block). Partial text is
+Every finalized utterance is ONE undo step (a QTextCursor edit block). Dictated text is tidied
+(app/dictation_tidy.py): by the rules before it is inserted (instant), and, when
+``set_tidy("model")`` and an engine client are set, by the model afterwards, replacing the
+inserted span within the same undo step if the writer has not touched the document. Partial text is
 shown in a grey overlay, never inserted. When voice cannot work (no PortAudio, no
 microphone, no sound server) the actions are disabled with the reason as tooltip and
 ``unavailable(reason)`` is emitted; the editor itself is never affected.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+from dataclasses import replace
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
@@ -76,6 +80,7 @@ class DictationController(QObject):
         partials: bool = True,
         speak_back: bool = True,
         probe: bool = True,
+        tidy: str = "rules",
     ) -> None:
         super().__init__(parent or editor)
         self.editor = editor
@@ -94,9 +99,12 @@ class DictationController(QObject):
         self._listener = VoiceListener(self._on_worker_event, recognizer=recognizer, device=device, partials=partials)
         self._mode = "toggle"
 
+        from app.dictation_tidy import DictationTidier
         from app.voice_widgets import PartialOverlay
 
         self.overlay = PartialOverlay(editor)
+        self.tidier = DictationTidier(editor, self.session.styled, self)
+        self.tidier.set_mode(tidy)
 
         self.toggle_action = QAction("Dictation", self, checkable=True)
         self.toggle_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
@@ -157,6 +165,14 @@ class DictationController(QObject):
             self._listener.set_gate(True)
         else:
             self._listener.set_gate(False)
+
+    def set_tidy(self, mode: str) -> None:
+        """Tidy mode: "off" (what Whisper wrote), "rules" (instant clean-up), "model" (rules, then the model's)."""
+        self.tidier.set_mode(mode)
+
+    def set_engine_client(self, client) -> None:
+        """The window's EngineClient (app/engine_worker.py): the model tidies on its worker thread."""
+        self.tidier.set_client(client)
 
     def handle_transcript(self, text: str) -> None:
         """Apply one utterance's text as if it had been heard (typed commands, scripting, tests)."""
@@ -221,12 +237,19 @@ class DictationController(QObject):
         return DocState(text, _py_index(text, tc.position()), sel)
 
     def _apply_parsed(self, parsed) -> None:
+        transcript = parsed.text
+        if parsed.command is None:  # dictation: the rules' clean-up goes in at once
+            state = self._doc_state()
+            start = state.selection[0] if state.selection else state.cursor
+            parsed = replace(parsed, text=self.tidier.rules(transcript, state.text[:start]))
         try:
             out = self.session.handle_parsed(parsed, self._doc_state())
         except KillahError as exc:
             self.message.emit(str(exc))
             return
         self._apply_outcome(out)
+        if parsed.command is None and out.edit is not None and out.dictated:
+            self.tidier.request(transcript, out.edit.pos, out.edit.inserted)  # the model's version, later
 
     def _apply_outcome(self, out: Outcome) -> None:
         if out.edit is not None:

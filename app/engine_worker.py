@@ -5,6 +5,7 @@
     rid = client.request("autocomplete", text_before_cursor)
     client.piece.connect(lambda rid, text: ...)
     client.cancel(rid)                   # takes effect within one token
+    rid = client.request_tidy(transcript, text_before)   # dictation clean-up: one piece, then finished
 
 The engine serializes requests itself; the worker runs them one at a time in
 arrival order and skips any that were cancelled while waiting, so a burst of
@@ -55,14 +56,12 @@ class EngineWorker(QObject):
         self.min_p: dict[str, float] = {}
         self.persona_provider: PersonaProvider | None = None
 
-    @Slot(str)
-    def load(self, spec: str) -> None:
+    @Slot(str, str)
+    def load(self, spec: str, backend: str = "") -> None:
         try:
             from engine.api import Engine
 
-            # eager by default: the ExecuTorch program holds the bare base, without the mode adapters
-            # (docs/executorch.md); KILLAH_BACKEND=auto builds and switches to it in the background.
-            backend = os.environ.get("KILLAH_BACKEND", "eager")
+            backend = choose_backend(backend)
             self.engine = Engine(
                 spec or None, backend=backend, progress=lambda stage, frac: self.progress.emit(stage, float(frac))
             )
@@ -106,6 +105,27 @@ class EngineWorker(QObject):
             return
         self.finished.emit(request_id, getattr(self.engine, "last_stats", None))
 
+    @Slot(int, str, str, object)
+    def tidy(self, request_id: int, transcript: str, context: str, token: Any) -> None:
+        """Engine.tidy_dictation: one checked piece (the model's line or the rule-based clean-up)."""
+        if token.cancelled:
+            self.finished.emit(request_id, None)
+            return
+        if self.engine is None:
+            self.failed.emit(request_id, "The model is still loading.")
+            return
+        try:
+            for piece in self.engine.tidy_dictation(transcript, context, cancel=token):
+                self.piece.emit(request_id, piece)
+        except KillahError as exc:
+            self.failed.emit(request_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - one failed request must not kill the thread
+            log.exception("request %s (dictation) failed", request_id)
+            self.failed.emit(request_id, f"Tidying failed ({type(exc).__name__}: {exc}).")
+            return
+        self.finished.emit(request_id, getattr(self.engine, "last_stats", None))
+
     def _params(self, mode: str) -> Any:
         min_p = self.min_p.get(mode)
         mode_params = getattr(self.engine, "mode_params", None)
@@ -125,6 +145,15 @@ class EngineWorker(QObject):
             return None
 
 
+def choose_backend(requested: str = "") -> str:
+    """The engine backend to load: $KILLAH_BACKEND, else the settings' choice, else "auto".
+
+    "auto": each mode's adapter composition is served by its ExecuTorch program once that is
+    built (in the background, on the mode's first use); eager PyTorch until then.
+    """
+    return os.environ.get("KILLAH_BACKEND") or requested or "auto"
+
+
 def describe(engine: Any) -> str:
     info = getattr(engine, "info", None)
     name = getattr(info, "name", None) or type(engine).__name__
@@ -142,7 +171,8 @@ class EngineClient(QObject):
     finished = Signal(int, object)
     failed = Signal(int, str)
     _runRequested = Signal(int, str, str, object)
-    _loadRequested = Signal(str)
+    _tidyRequested = Signal(int, str, str, object)
+    _loadRequested = Signal(str, str)
 
     def __init__(self, engine: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -155,6 +185,7 @@ class EngineClient(QObject):
         self.worker = EngineWorker(engine)
         self.worker.moveToThread(self._thread)
         self._runRequested.connect(self.worker.run)
+        self._tidyRequested.connect(self.worker.tidy)
         self._loadRequested.connect(self.worker.load)
         self.worker.progress.connect(self.loadProgress)
         self.worker.loaded.connect(self._on_loaded)
@@ -177,8 +208,9 @@ class EngineClient(QObject):
     def busy(self) -> bool:
         return bool(self._tokens)
 
-    def load(self, spec: str | None = None) -> None:
-        self._loadRequested.emit(spec or "")
+    def load(self, spec: str | None = None, backend: str = "") -> None:
+        """backend: "auto" (ExecuTorch programs when built), "eager", or "" for the default (auto)."""
+        self._loadRequested.emit(spec or "", backend)
 
     def set_min_p(self, min_p: dict[str, float]) -> None:
         self.worker.min_p = dict(min_p)  # read by the worker at the start of each request
@@ -199,6 +231,14 @@ class EngineClient(QObject):
         token = self._token_type()
         self._tokens[request_id] = token
         self._runRequested.emit(request_id, mode, text, token)
+        return request_id
+
+    def request_tidy(self, transcript: str, context: str = "") -> int:
+        """Tidy one dictated utterance (``context``: the text before it); the result comes as one piece."""
+        request_id = self.new_request_id()
+        token = self._token_type()
+        self._tokens[request_id] = token
+        self._tidyRequested.emit(request_id, transcript, context[-CONTEXT_TAIL_CHARS:], token)
         return request_id
 
     def cancel(self, request_id: int) -> None:

@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backend",
         choices=("eager", "executorch", "auto"),
-        help="inference backend (default eager, or $KILLAH_BACKEND); auto builds the ExecuTorch program in the background",
+        help="inference backend ($KILLAH_BACKEND, else the settings: auto, or eager with fast programs off); "
+        "auto builds each mode's ExecuTorch program in the background and switches when it is ready",
     )
     return parser.parse_args(argv)
 

@@ -118,7 +118,10 @@ class MainWindow(QMainWindow):
             self._on_model_loaded(self.client.model_name)
         elif load_model:
             self.model_label.setText("Model: loading…")
-            self.client.load(model if model is not None else self.settings.model)
+            self.client.load(
+                model if model is not None else self.settings.model,
+                backend="auto" if self.settings.fast_programs else "eager",
+            )
         else:
             self.model_label.setText("Model: none")
 
@@ -243,6 +246,10 @@ class MainWindow(QMainWindow):
                 controller.engine = self.client.worker.engine
             self.client.modelLoaded.connect(lambda _: setattr(controller, "engine", self.client.worker.engine))
         # --- voice engineer: further dictation wiring goes here ---
+        if hasattr(controller, "set_tidy"):
+            # The model's clean-up runs on the window's engine worker, like every other request.
+            controller.set_engine_client(self.client)
+            controller.set_tidy(self.settings.tidy_mode)
         if hasattr(controller, "level_changed"):
             from app.voice_widgets import LevelMeter
 
@@ -380,6 +387,8 @@ class MainWindow(QMainWindow):
         self.persona_action.setChecked(new.persona)
         self._apply_persona()
         self.client.set_min_p(new.min_p)
+        if self.dictation is not None and hasattr(self.dictation, "set_tidy"):
+            self.dictation.set_tidy(new.tidy_mode)
         self.documents.set_autosave_interval(new.autosave_seconds)
         self.apply_font_size(new.font_size)
         self._save_settings()

@@ -28,17 +28,32 @@ def _default_min_p() -> dict[str, float]:
 @dataclass
 class Settings:
     model: str = ""  # "" = the embedded default model; else a registry name or a folder/GGUF path
+    # Serve each mode from its INT4 ExecuTorch program once it is built (minutes, in the background,
+    # on first use of the mode; docs/executorch.md); eager PyTorch until then, or always when off.
+    fast_programs: bool = True
     autocomplete: bool = True
     debounce_ms: int = 150
     ghost_mid_line: bool = False  # also suggest with text to the right of the cursor
     min_p: dict[str, float] = field(default_factory=_default_min_p)
     persona: bool = True
     microphone: str = ""  # "" = the system default input device
+    # Dictation clean-up (fillers, stutters, spoken punctuation): the rules are instant; the model's
+    # version follows when the task_dictation adapter is installed (it beat the rules in the eval,
+    # docs/adapters.md "task_dictation"; without the adapter the engine returns the rules' text).
+    tidy_dictation: bool = True
+    tidy_dictation_model: bool = True
     autosave_seconds: int = 5
     font_size: int = 12
     recent_files: list[str] = field(default_factory=list)
     # Folders whose documents the user declined to add to the style memory (asked once per folder).
     style_declined_folders: list[str] = field(default_factory=list)
+
+    @property
+    def tidy_mode(self) -> str:
+        """For DictationController.set_tidy: "off" | "rules" | "model"."""
+        if not self.tidy_dictation:
+            return "off"
+        return "model" if self.tidy_dictation_model else "rules"
 
     def add_recent(self, path: str | os.PathLike) -> None:
         path = str(Path(path).absolute())

@@ -56,6 +56,13 @@ class SettingsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("Model (applies after restart):", holder)
+        self.fast_programs = QCheckBox("Build and use a faster INT4 program for each mode (in the background)")
+        self.fast_programs.setToolTip(
+            "The first use of a mode builds its program once (minutes, ~0.5 GB on disk in the cache); "
+            "suggestions keep coming from the slower reference engine meanwhile. Applies after restart."
+        )
+        self.fast_programs.setChecked(settings.fast_programs)
+        form.addRow(self.fast_programs)
 
         self.autocomplete = QCheckBox("Suggest as I type (ghost text)")
         self.autocomplete.setChecked(settings.autocomplete)
@@ -93,6 +100,14 @@ class SettingsDialog(QDialog):
             index = self.microphone.count() - 1
         self.microphone.setCurrentIndex(max(0, index))
         form.addRow("Microphone:", self.microphone)
+        self.tidy = QCheckBox("Tidy dictation (drop “um”, stutters; “comma” becomes a comma)")
+        self.tidy.setChecked(settings.tidy_dictation)
+        form.addRow(self.tidy)
+        self.tidy_model = QCheckBox("…and then let the language model tidy it (slower)")
+        self.tidy_model.setChecked(settings.tidy_dictation_model)
+        self.tidy_model.setEnabled(settings.tidy_dictation)
+        self.tidy.toggled.connect(self.tidy_model.setEnabled)
+        form.addRow(self.tidy_model)
 
         self.autosave = QSpinBox()
         self.autosave.setRange(1, 600)
@@ -119,12 +134,15 @@ class SettingsDialog(QDialog):
         s = self.result_settings
         model = self.model_combo.currentText().strip()
         s.model = "" if model in ("", EMBEDDED) else model
+        s.fast_programs = self.fast_programs.isChecked()
         s.autocomplete = self.autocomplete.isChecked()
         s.ghost_mid_line = self.mid_line.isChecked()
         s.debounce_ms = self.debounce.value()
         s.min_p = {mode: round(spin.value(), 3) for mode, spin in self.min_p.items()}
         s.persona = self.persona.isChecked()
         s.microphone = self.microphone.currentData() or ""
+        s.tidy_dictation = self.tidy.isChecked()
+        s.tidy_dictation_model = self.tidy_model.isChecked()
         s.autosave_seconds = self.autosave.value()
         s.font_size = self.font_size.value()
         super().accept()

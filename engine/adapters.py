@@ -18,8 +18,8 @@ holds ``loaded.model`` runs the active composition without any change. After an
 activation that changed the set (``ActiveAdapters.changed``), the caller must
 drop its KV cache: the cached keys/values were computed with the old weights.
 
-Adapters that are not installed (``audio``, ``task_dictation`` until they are
-trained) are left out and named in ``ActiveAdapters.status``.
+Adapters that are not installed (``audio`` until it is trained) are left out and
+named in ``ActiveAdapters.status``.
 """
 
 from __future__ import annotations
@@ -151,6 +151,10 @@ class AdapterRegistry:
     @property
     def active(self) -> tuple[str, ...]:
         return self._active or ()
+
+    def folders(self, names: Sequence[str]) -> list[Path]:
+        """The adapter folders of ``names`` (what an ExecuTorch program of that composition merges)."""
+        return [self.adapters[n].folder for n in names]
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Per-adapter switch for A/B in the settings; takes effect on the next ``activate``."""

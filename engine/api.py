@@ -20,9 +20,10 @@ from typing import Any
 import torch
 
 from engine import prompts
+from engine.audio.tidy import TidyResult, check_tidy, tidy_rules
 from engine.backends.eager import EagerBackend
 from engine.cancel import CancelToken
-from engine.errors import KillahError, PromptError
+from engine.errors import PromptError
 from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 256 * 1024  # a long chapter; beyond that the caller should pass the text near the cursor
 MAX_REPHRASE_CHARS = 4000  # a few paragraphs: a small model cannot rewrite more in one pass
+MAX_DICTATION_CHARS = 2000  # one utterance; Whisper's 30 s window holds ~100 words
 
 __all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError"]
 
@@ -55,20 +57,26 @@ class Engine:
         threads: int | None = None,
         progress: ProgressFn | None = None,
         use_adapters: bool = True,
+        adapters_root: Path | None = None,
     ) -> None:
         torch.set_num_threads(threads or _default_threads())
         self.loaded: LoadedModel = load_model(model, progress=progress)
         self.tokenizer = self.loaded.tokenizer
         if backend not in ("eager", "executorch", "auto"):
             raise ValueError(f"unknown backend {backend!r}")
-        self.backend = EagerBackend(self.loaded)
+        self.eager = EagerBackend(self.loaded)
+        self.backend = self.eager
         self.generator = Generator(self.backend, self.tokenizer, self._eos_ids())
         self.backend_note = ""  # why the ExecuTorch program is not in use, if it is not
+        self.mode_params: dict[Mode, GenerationParams] = dict(DEFAULT_PARAMS)
+        self.adapters = self._load_adapters(adapters_root) if use_adapters else None
+        self._active_mode: Mode | None = None
+        self.programs = None  # ExecuTorch programs per adapter composition (backend != "eager")
         if backend != "eager":
             self._start_executorch(wait=backend == "executorch", progress=progress, threads=threads)
-        self.mode_params: dict[Mode, GenerationParams] = dict(DEFAULT_PARAMS)
-        self.adapters = self._load_adapters() if use_adapters else None
-        self._active_mode: Mode | None = None
+            # Autocomplete runs most: its program is looked up (or built) first.
+            self._activate(Mode.AUTOCOMPLETE)
+        self.last_tidy: TidyResult | None = None  # what the last tidy_dictation returned, and why
 
     # -- backends ---------------------------------------------------------------
 
@@ -80,40 +88,38 @@ class Engine:
             self.generator.invalidate()
 
     def _start_executorch(self, *, wait: bool, progress: ProgressFn | None, threads: int | None) -> None:
-        """Serve from the cached INT4 program (``killah export`` builds it).
+        """Serve each adapter composition from its cached INT4 program (``killah export`` builds them).
 
-        ``wait`` (backend="executorch"): use it if it is valid, else stay on eager.
-        Otherwise (backend="auto"): a missing or invalid program is rebuilt in the
-        background (minutes) and the engine switches when it is ready. Meanwhile, or
-        if it cannot be had (missing, truncated, built for another model, export
-        failed), the eager backend serves and ``backend_note`` says why.
+        A program has its composition's adapters merged in, so each mode's composition has its own
+        (engine/backends/programs.py); the backend is chosen again on every request.
+        ``wait`` (backend="executorch"): use a program if a valid one is cached, else stay on eager.
+        Otherwise (backend="auto"): a missing or invalid program is built in the background
+        (minutes) and the engine switches when it is ready. Meanwhile, or if it cannot be had
+        (missing, truncated, built for another model, export failed), the eager backend, whose
+        peft layers hold the same composition, serves, and ``backend_note`` says why.
         """
-        from engine.backends.executorch import ExecuTorchBackend
-        from engine.export import DEFAULT_PRESET, ProgramCache, preset, spec_for
+        from engine.backends.programs import ProgramsPerComposition
+        from engine.export import DEFAULT_PRESET
 
-        cache = ProgramCache()
-        spec = spec_for(self.loaded, preset(DEFAULT_PRESET))
-        n_threads = threads or _default_threads()
+        self.programs = ProgramsPerComposition(
+            self.loaded,
+            self.eager,
+            quant=DEFAULT_PRESET,
+            build=not wait,
+            threads=threads or _default_threads(),
+            progress=progress,
+        )
 
-        def ready(path: Path) -> None:
-            try:
-                self.use_backend(ExecuTorchBackend(path, threads=n_threads))
-                self.backend_note = ""
-            except KillahError as exc:
-                failed(exc)
-
-        def failed(exc: KillahError) -> None:
-            self.backend_note = f"using eager PyTorch: {exc}"
-            log.warning(self.backend_note)
-
-        try:
-            ready(cache.lookup(self.loaded, spec))
+    def _choose_backend(self, names: tuple[str, ...]) -> None:
+        """The active composition's program if it is ready, else eager (and why, in backend_note)."""
+        if self.programs is None:
             return
-        except KillahError as exc:
-            failed(exc)
-        if not wait:
-            self.backend_note = "ExecuTorch program is being built; using eager PyTorch meanwhile"
-            cache.ensure_in_background(self.loaded, spec, ready, on_error=failed, progress=progress)
+        folders = self.adapters.folders(names) if self.adapters is not None else []
+        backend, self.backend_note = self.programs.backend_for(names, folders)
+        if backend is not self.backend:
+            self.use_backend(backend)
+        if self.backend_note:
+            log.info(self.backend_note)
 
     # -- info -------------------------------------------------------------------
 
@@ -144,12 +150,12 @@ class Engine:
                 ids.add(tid)
         return ids
 
-    def _load_adapters(self) -> Any:
-        """The shipped adapters for this base, if any (engine/adapters.py)."""
+    def _load_adapters(self, root: Path | None = None) -> Any:
+        """The shipped adapters for this base (or those of the manifest in ``root``), if any."""
         try:
             from engine.adapters import AdapterRegistry
 
-            registry = AdapterRegistry(self.loaded)
+            registry = AdapterRegistry(self.loaded, root=root)
         except Exception as exc:  # noqa: BLE001 - a bad artifact must not stop the editor
             log.warning("adapters disabled: %s", exc)
             return None
@@ -159,11 +165,14 @@ class Engine:
     def _activate(self, mode: Mode) -> None:
         # Asked on every request (a set comparison): the settings may have switched an adapter
         # off or on since the last one, even within the same mode.
-        if self.adapters is None:
-            return
-        if self.adapters.activate(mode).changed:
-            self.generator.invalidate()  # other weights: the cached keys/values are stale
         self._active_mode = mode
+        if self.adapters is None:
+            self._choose_backend(())
+            return
+        got = self.adapters.activate(mode)
+        if got.changed:
+            self.generator.invalidate()  # other weights: the cached keys/values are stale
+        self._choose_backend(got.active)
 
     # -- modes ------------------------------------------------------------------
 
@@ -217,6 +226,68 @@ class Engine:
             prompt = prompts.rephrase_prompt(text)
             ids = None
         return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
+
+    def tidy_dictation(
+        self,
+        transcript: str,
+        context: str = "",
+        *,
+        use_model: bool | None = None,
+        persona: Any = None,
+        params: GenerationParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Turn one dictated utterance into the sentence the writer meant (Mode.DICTATION).
+
+        ``use_model``: None (default) asks the model only when the task_dictation adapter is
+        active for this base; without it, the rules are returned, because the few-shot base
+        (Gemma 3 270M) did worse than the rules in the eval (docs/adapters.md, task_dictation).
+        True forces the few-shot model (a larger base of your own), False the rules.
+
+        ``context`` is the text before the insertion point (names, conventions). Yields the
+        result as ONE piece once it is checked: the model's line is kept only if it keeps the
+        transcript's words (``engine.audio.tidy.check_tidy``: fillers, spoken punctuation,
+        stutters and a short false start may go, nothing may be added or changed); otherwise
+        the rule-based clean-up is returned. ``last_tidy`` says which and why.
+        A cancelled request yields nothing.
+        """
+        self.check_text(transcript)
+        if use_model is None:
+            use_model = self.adapters is not None and "task_dictation" in self.adapters.plan(Mode.DICTATION)[0]
+        if len(transcript) > MAX_DICTATION_CHARS:
+            raise PromptError(
+                f"The dictated text is {len(transcript):,} characters; Killah tidies at most "
+                f"{MAX_DICTATION_CHARS:,} at a time."
+            )
+        if not use_model:
+            self.last_tidy = TidyResult(tidy_rules(transcript, context), "rules", "model not used")
+            return iter([self.last_tidy.text])
+        if self.info.has_chat_template:
+            prompt = self.tokenizer.apply_chat_template(
+                prompts.dictation_chat_messages(transcript, context), tokenize=False, add_generation_prompt=True
+            )
+            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        else:
+            prompt = prompts.dictation_prompt(transcript, context)
+            ids = None
+        params = params or self.mode_params[Mode.DICTATION]
+        # The clean text is never much longer than what was said: cap runaway generations.
+        budget = len(self.tokenizer(transcript, add_special_tokens=False)["input_ids"]) + 12
+        params = params.with_overrides(max_new_tokens=min(params.max_new_tokens, budget))
+
+        def run() -> Iterator[str]:
+            pieces = list(self._run(Mode.DICTATION, prompt, persona, params, cancel, ids=ids))
+            if cancel is not None and cancel.cancelled:
+                return
+            model_text = "".join(pieces).split("\n")[0].strip()
+            ok, why = check_tidy(transcript, model_text)
+            if ok:
+                self.last_tidy = TidyResult(model_text, "model", "", model_text)
+            else:
+                self.last_tidy = TidyResult(tidy_rules(transcript, context), "rules", why, model_text)
+            yield self.last_tidy.text
+
+        return run()
 
     def generate(
         self,

@@ -57,9 +57,13 @@ DEFAULT_PARAMS: dict[Mode, GenerationParams] = {
         sampling=SamplingParams(temperature=0.5, min_p=0.15, repetition_penalty=1.0, no_repeat_ngram=4),
         stop_at_newline=True,
     ),
+    # Dictation clean-up copies the writer's words: greedy (the same transcript gives the same text,
+    # as in the eval), and no repetition penalty, which would push the model off the words it must copy.
+    # The answer is one line (engine.prompts.dictation_prompt); Engine.tidy_dictation also caps the
+    # length by the transcript's.
     Mode.DICTATION: GenerationParams(
-        max_new_tokens=80,
-        sampling=SamplingParams(temperature=0.2, min_p=0.2, repetition_penalty=1.05),
+        max_new_tokens=96,
+        sampling=SamplingParams(temperature=0.0, min_p=0.0, repetition_penalty=1.0),
         stop_at_newline=True,
     ),
 }

@@ -83,3 +83,64 @@ def rephrase_chat_messages(text: str) -> list[dict[str, str]]:
         },
         {"role": "user", "content": " ".join(text.split())},
     ]
+
+
+# ---------------------------------------------------------------- dictation clean-up
+
+# Made-up examples (not from the training corpora): fillers, a stutter, a false start, spoken
+# punctuation, a name known from the text before, and a Whisper-style transcript with its own commas.
+DICTATION_HEADER = (
+    "Dictated speech and the sentence the writer meant: fillers, stutters and false starts removed, "
+    "punctuation and capitals restored, every other word kept.\n\n"
+)
+DICTATION_EXAMPLES = [
+    ("", "um so i i went to the the market comma and uh bought some bread period",
+     "So I went to the market, and bought some bread."),
+    ("Emma Woodhouse lived at Hartfield with her father.",
+     "she she rarely left hartfield uh except to visit mrs weston",
+     "She rarely left Hartfield except to visit Mrs. Weston."),
+    ("", "The letter, um, the long letter arrived this morning. Did you, did you read it question mark",
+     "The long letter arrived this morning. Did you read it?"),
+]
+DICTATION_LABELS = ("Before", "Spoken", "Written")
+DICTATION_CONTEXT_CHARS = 200  # the sentence or two before the cursor: names and tone, not the whole text
+
+
+def dictation_context(text_before: str, max_chars: int = DICTATION_CONTEXT_CHARS) -> str:
+    """The last sentences before the cursor on one line, cut at a word boundary."""
+    flat = " ".join(text_before.split())
+    if len(flat) <= max_chars:
+        return flat
+    tail = flat[-max_chars:]
+    return tail[tail.find(" ") + 1 :] if " " in tail else tail
+
+
+def _dictation_block(context: str, transcript: str) -> str:
+    before, spoken, _ = DICTATION_LABELS
+    line = f"{before}: {context}\n" if context else ""
+    return f"{line}{spoken}: {' '.join(transcript.split())}\n"
+
+
+def dictation_prompt(transcript: str, context: str = "") -> str:
+    """Few-shot prompt for base models; the answer is the line after the last "Written:".
+
+    ``context`` is the text before the cursor (its last ~200 characters are shown), so the
+    model can take names and the writer's conventions from it.
+    """
+    written = DICTATION_LABELS[2]
+    shots = "".join(f"{_dictation_block(c, t)}{written}: {w}\n\n" for c, t, w in DICTATION_EXAMPLES)
+    return f"{DICTATION_HEADER}{shots}{_dictation_block(dictation_context(context), transcript)}{written}:"
+
+
+def dictation_chat_messages(transcript: str, context: str = "") -> list[dict[str, str]]:
+    ctx = dictation_context(context)
+    user = (f"Text so far: {ctx}\n" if ctx else "") + f"Dictated: {' '.join(transcript.split())}"
+    return [
+        {
+            "role": "system",
+            "content": "You turn a dictated transcript into the written sentence the speaker meant: remove "
+            "fillers (um, uh, you know), stutters and false starts, turn spoken punctuation (comma, period, "
+            "question mark) into marks, fix capitals. Keep every other word exactly. Answer with the sentence only.",
+        },
+        {"role": "user", "content": user},
+    ]

@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Converted models are slow to build and never change: one cache for all runs.
 os.environ.setdefault("KILLAH_CACHE_DIR", str(REPO / ".data" / "cache"))
+# The app serves from ExecuTorch programs built in the background (minutes of CPU each); app tests
+# run on eager PyTorch. tests/export covers the programs and the switch.
+os.environ.setdefault("KILLAH_BACKEND", "eager")
 
 
 @pytest.fixture(autouse=True)

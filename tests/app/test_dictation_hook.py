@@ -17,3 +17,27 @@ def test_attach_dictation_puts_its_actions_in_tools_and_its_state_in_the_status_
     assert window.editor.toPlainText() == "Spoken words."
     window.editor.undo()
     assert window.editor.toPlainText() == ""
+
+
+def test_the_tidy_dictation_setting_reaches_the_controller(qtbot, make_window):
+    from app.dictation_controller import DictationController
+    from app.settings_dialog import SettingsDialog
+
+    window = make_window(None, load_model=False)
+    controller = DictationController(window.editor, parent=window, probe=False)
+    window.attach_dictation(controller)
+    assert window.settings.tidy_mode == "model" and controller.tidier.mode == "model"  # the default
+    assert controller.tidier.client is window.client  # the model path runs on the window's engine worker
+    dialog = SettingsDialog(window.settings, window, devices=[])
+    qtbot.addWidget(dialog)
+    dialog.tidy_model.setChecked(False)
+    dialog.accept()
+    window.apply_settings(dialog.result_settings)
+    assert controller.tidier.mode == "rules"
+    dialog = SettingsDialog(window.settings, window, devices=[])
+    qtbot.addWidget(dialog)
+    dialog.tidy.setChecked(False)
+    assert not dialog.tidy_model.isEnabled()
+    dialog.accept()
+    window.apply_settings(dialog.result_settings)
+    assert controller.tidier.mode == "off"

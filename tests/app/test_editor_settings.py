@@ -45,6 +45,8 @@ def test_the_dialog_edits_and_the_window_applies_and_persists(qtbot, make_window
     dialog.microphone.setCurrentIndex(dialog.microphone.findData("USB microphone"))
     dialog.model_combo.setCurrentText("smollm2-135m")
     dialog.font_size.setValue(15)
+    assert dialog.fast_programs.isChecked()  # ExecuTorch programs by default
+    dialog.fast_programs.setChecked(False)
     dialog.accept()
     assert dialog.result() == QDialog.Accepted
     window.apply_settings(dialog.result_settings)
@@ -55,6 +57,16 @@ def test_the_dialog_edits_and_the_window_applies_and_persists(qtbot, make_window
     saved = json.loads(settings_path().read_text())
     assert saved["debounce_ms"] == 400 and saved["microphone"] == "USB microphone"
     assert saved["model"] == "smollm2-135m" and saved["min_p"]["continue"] == 0.25
+    assert saved["fast_programs"] is False
+
+
+def test_the_backend_follows_the_setting_unless_the_environment_says_otherwise(monkeypatch):
+    from app.engine_worker import choose_backend
+
+    monkeypatch.delenv("KILLAH_BACKEND", raising=False)
+    assert choose_backend("") == "auto" and choose_backend("eager") == "eager"
+    monkeypatch.setenv("KILLAH_BACKEND", "eager")
+    assert choose_backend("auto") == "eager"
 
 
 def test_autocomplete_flag_and_menu_toggle(qtbot, make_window):

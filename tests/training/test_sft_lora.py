@@ -75,7 +75,7 @@ def rephrase_pairs(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("name", ["task_autocomplete", "task_continue", "persona", "task_rephrase"])
+@pytest.mark.parametrize("name", ["task_autocomplete", "task_continue", "persona", "task_rephrase", "task_dictation"])
 def test_recipe_trains_two_steps_saves_and_registers_the_adapter(name, tmp_path, rephrase_pairs):
     extra = [f"data.pairs={rephrase_pairs}"] if name == "task_rephrase" else []
     metrics = sft_lora.run(_tiny(name, tmp_path, *extra))
@@ -188,3 +188,16 @@ def test_only_an_adapter_that_beats_the_base_and_the_shipped_one_is_shipped(tmp_
     )
     ship, why = sft_lora.should_ship(cfg, better)
     assert ship is False and "as good or better" in why
+    # NLLs on another held-out set (other data) are not comparable: only the base decides.
+    assert sft_lora.should_ship(cfg, better, data_desc="task=x; other data")[0] is True
+    register_artifact(
+        "task_x",
+        "lora_adapter",
+        [root / "adapters" / "task_x"],
+        "b",
+        "0" * 64,
+        metrics={**better, "heldout_completion_nll_adapter": 3.4, "heldout_set": "aaaa"},
+        root=root,
+    )
+    assert sft_lora.should_ship(cfg, {**better, "heldout_set": "aaaa"})[0] is False
+    assert sft_lora.should_ship(cfg, {**better, "heldout_set": "bbbb"})[0] is True

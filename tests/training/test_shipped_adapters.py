@@ -5,7 +5,7 @@ import pytest
 from engine.manifest import load_manifest
 
 MB = 1024 * 1024
-EXPECTED = {"task_autocomplete", "task_continue", "task_rephrase", "persona"}
+EXPECTED = {"task_autocomplete", "task_continue", "task_rephrase", "task_dictation", "persona"}
 
 
 def _adapters():

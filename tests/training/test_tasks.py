@@ -95,3 +95,44 @@ def test_sentences_do_not_end_at_titles_like_mr():
         "Then Mrs. Bennet left!",
         "Shamrock Corp. said so",
     ]
+
+
+def test_spoken_form_is_deterministic_per_seed_and_keeps_the_sentence_recoverable():
+    import random
+
+    from engine.audio.tidy import words
+    from training.data.spoken import spoken_form
+
+    sentence = "Captain Wentworth, who had been at sea, came to Uppercross on Monday."
+    forms = [spoken_form(sentence, random.Random(s)) for s in range(40)]
+    assert forms == [spoken_form(sentence, random.Random(s)) for s in range(40)]
+    assert len(set(forms)) > 20
+    target = words(sentence)
+    for form in forms:
+        said = words(form)
+        # Every word of the sentence is said, in order (noise is only added, never substituted).
+        it = iter(said)
+        assert all(w in it for w in target), form
+    assert any("comma" in f or "period" in f or "full stop" in f for f in forms)
+    assert any(w in f.lower().split() for f in forms for w in ("um", "uh", "er", "erm"))
+
+
+def test_dictation_examples_use_the_engines_prompt_and_target_the_original_sentence():
+    examples = tasks.dictation_examples(CORPORA, "train", 20, seed=3)
+    assert len(examples) == 20 and examples == tasks.dictation_examples(CORPORA, "train", 20, seed=3)
+    for e in examples:
+        assert e.completion.startswith(" ") and e.completion.endswith("\n") and "\n" not in e.completion[:-1]
+        last = e.prompt.rsplit("\n\n", 1)[1]
+        context = last.split("\n")[0].removeprefix("Before: ") if last.startswith("Before: ") else ""
+        transcript = last.split("Spoken: ", 1)[1].split("\n")[0]
+        assert e.prompt == prompts.dictation_prompt(transcript, context)
+    held_out = {e.completion for e in tasks.dictation_examples(CORPORA, "test", 50, seed=0)}
+    assert not held_out & {e.completion for e in tasks.dictation_examples(CORPORA, "train", 2000, seed=0)}
+
+
+def test_dictation_scores_count_case_and_punctuation_only_in_the_cased_wer():
+    from training.eval.adapters import dictation_scores
+
+    scores = dictation_scores(["The cat sat, then left."], ["the cat sat then left"])
+    assert scores == {"wer": 0.0, "cased_wer": 0.6, "exact": 0.0}
+    assert dictation_scores(["It rained."], ["It rained."])["exact"] == 1.0

@@ -3,10 +3,16 @@ prompt and min-p sampling; a pair is kept only if it keeps the meaning and reall
 
     sentence --engine.prompts.rephrase_prompt--> base model (min-p) --> first line
              --> filters: non-empty, not a copy of a few-shot example, length ratio,
-                 meaning (MiniLM cosine >= min_cosine), change (word edit distance >= min_change)
+                 meaning (MiniLM cosine >= min_cosine, same number of negations),
+                 change (word edit distance >= min_change)
              --> .data/rephrase/<base>.jsonl  (+ <base>.report.json with the rejection rates)
 
     python -m training.data.rephrase --base gemma3-270m --n 320
+    python -m training.data.rephrase --base gemma3-270m --n 320 --seed 1 --temperature 1.0 \
+        --no-repeat-ngram 4 --samples 3 --merge     # a second round, merged into the same file
+
+A round writes its own report (<base>.report.json, or <base>.report.<seed>.json with --merge) and,
+with --merge, adds its pairs to the file (one pair per source sentence, first round wins).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -45,6 +52,14 @@ def cosines(encoder, a: list[str], b: list[str]) -> list[float]:
     return (ea * eb).sum(-1).tolist()
 
 
+_NEGATIONS = re.compile(r"\b(?:not|no|never|nothing|nobody|none|nor|neither|cannot)\b|n't\b", re.I)
+
+
+def negations(text: str) -> int:
+    """Negation words: MiniLM barely sees "was" vs "was not", so a paraphrase must keep their count."""
+    return len(_NEGATIONS.findall(text))
+
+
 def first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip()
 
@@ -58,16 +73,22 @@ def generate_paraphrases(
     temperature: float = 0.8,
     min_p: float = 0.1,
     seed: int = 0,
+    no_repeat_ngram: int = 0,
+    samples: int = 1,
     progress=None,
-) -> list[str]:
-    """One sampled answer line per source, in batches with left padding."""
+) -> list[list[str]]:
+    """`samples` sampled answer lines per source, in batches with left padding.
+
+    no_repeat_ngram bans every n-gram already in the prompt or the answer, as the engine's rephrase
+    mode does (engine/modes.py): the source sentence is in the prompt, so a copy is impossible.
+    """
     tok, model = loaded.tokenizer, loaded.model
     tok.padding_side = "left"
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     newline_ids = {i for s in ("\n", "\n\n") for i in tok(s, add_special_tokens=False)["input_ids"]}
     stop = sorted(newline_ids | {tok.eos_token_id})
     torch.manual_seed(seed)
-    out: list[str] = []
+    out: list[list[str]] = []
     for i in range(0, len(sources), batch_size):
         batch = [prompts.rephrase_prompt(s) for s in sources[i : i + batch_size]]
         enc = tok(batch, return_tensors="pt", padding=True)
@@ -79,11 +100,13 @@ def generate_paraphrases(
             top_k=0,
             top_p=1.0,
             max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram,
+            num_return_sequences=samples,
             eos_token_id=stop,
             pad_token_id=pad,
         )
-        for row in gen[:, enc["input_ids"].shape[1] :]:
-            out.append(first_line(tok.decode(row, skip_special_tokens=True)))
+        lines = [first_line(tok.decode(row, skip_special_tokens=True)) for row in gen[:, enc["input_ids"].shape[1] :]]
+        out.extend(lines[j : j + samples] for j in range(0, len(lines), samples))
         if progress:
             progress(len(out), len(sources))
     return out
@@ -112,6 +135,8 @@ def filter_pairs(
             reasons["length_ratio"] += 1
         elif c < min_cosine:
             reasons["meaning_lost"] += 1
+        elif negations(src) != negations(out):
+            reasons["negation_changed"] += 1
         elif change < min_change:
             reasons["too_little_change"] += 1
         else:
@@ -142,6 +167,9 @@ def build(
     threads: int = 1,
     temperature: float = 0.8,
     min_p: float = 0.1,
+    no_repeat_ngram: int = 0,
+    samples: int = 1,
+    merge: bool = False,
 ) -> dict:
     from tqdm import tqdm
 
@@ -157,21 +185,45 @@ def build(
     outputs = generate_paraphrases(
         loaded,
         [s for s, _ in items],
-        batch_size,
+        max(1, batch_size // samples),
         temperature=temperature,
         min_p=min_p,
         seed=seed,
+        no_repeat_ngram=no_repeat_ngram,
+        samples=samples,
         progress=lambda done, total: bar.update(done - bar.n),
     )
     bar.close()
-    kept, rep = filter_pairs([s for s, _ in items], outputs, encoder)
+    # Every sample is a candidate for the rejection report; a source keeps its most faithful survivor.
+    flat_sources = [s for (s, _), outs in zip(items, outputs, strict=True) for _ in outs]
+    kept, rep = filter_pairs(flat_sources, [o for outs in outputs for o in outs], encoder)
+    best: dict[str, dict] = {}
+    for k in kept:
+        if k["source"] not in best or k["cosine"] > best[k["source"]]["cosine"]:
+            best[k["source"]] = k
     origin = dict(items)
-    rows = [{**k, "origin": origin[k["source"]], "part": "train"} for k in kept]
-    report = {"base": base, "seed": seed, "temperature": temperature, "min_p": min_p, **rep}
+    rows = [{**k, "origin": origin[k["source"]], "part": "train", "round": seed} for k in best.values()]
+    report = {
+        "base": base,
+        "seed": seed,
+        "temperature": temperature,
+        "min_p": min_p,
+        "no_repeat_ngram": no_repeat_ngram,
+        "samples_per_source": samples,
+        "sources": len(items),
+        "sources_kept": len(rows),
+        **rep,
+    }
     report["seconds"] = round(time.monotonic() - started, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if merge and out.exists():
+        old = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        seen = {r["source"] for r in old}
+        rows = old + [r for r in rows if r["source"] not in seen]
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    report["pairs_in_file"] = len(rows)
+    report_path = out.with_suffix(f".report.{seed}.json" if merge else ".report.json")
+    report_path.write_text(json.dumps(report, indent=2))
     return report
 
 
@@ -181,6 +233,8 @@ def load_pairs(path: str | Path, part: str = "train") -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: build the pairs first: python -m training.data.rephrase")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # Pairs built before the negation filter existed are checked again here.
+    rows = [r for r in rows if negations(r["source"]) == negations(r["paraphrase"])]
     return [r for r in rows if r.get("part", "train") == part]
 
 
@@ -193,6 +247,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--min-p", type=float, default=0.1)
+    parser.add_argument("--no-repeat-ngram", type=int, default=0, help="ban n-grams of the prompt (engine: 4)")
+    parser.add_argument("--samples", type=int, default=1, help="answers sampled per source")
+    parser.add_argument("--merge", action="store_true", help="add this round's pairs to the existing file")
     ns = parser.parse_args()
     out = Path(ns.out) if ns.out else REPO / ".data" / "rephrase" / f"{ns.base}.jsonl"
     print(
@@ -205,6 +262,9 @@ def main() -> None:
                 batch_size=ns.batch_size,
                 temperature=ns.temperature,
                 min_p=ns.min_p,
+                no_repeat_ngram=ns.no_repeat_ngram,
+                samples=ns.samples,
+                merge=ns.merge,
             ),
             indent=2,
         )

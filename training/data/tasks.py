@@ -9,6 +9,7 @@ inference), so an adapter learns the format it will meet:
 | continue     | ``continue_prompt(passage + "\\n\\n")``         | next paragraph + "\\n\\n"              |
 | rephrase     | ``rephrase_prompt(sentence)``                  | " " + paraphrase + "\\n" (synthetic)   |
 | persona      | ``continue_prompt(author's passage)``          | the author's next paragraph          |
+| dictation    | ``dictation_prompt(spoken form, text before)`` | " " + the original sentence + "\\n"   |
 
 Held-out examples come from the held-out tail of every book
 (``corpora.split_by_title``), so no test passage has a trained neighbour.
@@ -79,11 +80,17 @@ def autocomplete_examples(
     seed: int = 0,
     context_paragraphs: int = 2,
     max_rest_words: int = 12,
+    rest: str = "sentence",
 ) -> list[Example]:
     """Writer stopped after a whole word inside a sentence; the ghost text is the rest of the sentence.
 
     The prompt ends right after a word (no trailing space), as when the user
     pauses after a word; the completion starts with the space.
+
+    rest="paragraph": the completion runs on to the end of the paragraph. The autocomplete prompt
+    is the raw text before the cursor, so every later word end in that completion is itself an
+    autocomplete query: one example then supervises a few dozen cursor positions instead of a
+    handful, for the same prompt cost.
     """
     rng = random.Random(seed)
     books = corpus_part(corpora, part)
@@ -102,15 +109,17 @@ def autocomplete_examples(
         if len(words) < 4:
             continue
         cut = rng.randrange(2, len(words))  # at least two words typed, at least one left
-        rest = words[cut:]
-        if len(rest) > max_rest_words:
+        ghost = words[cut:]
+        if rest == "paragraph":
+            ghost += " ".join(sents[s_idx + 1 :]).split()  # the recipe truncates it to its token budget
+        elif len(ghost) > max_rest_words:
             continue
         before = "\n\n".join(paras[max(0, i - context_paragraphs) : i])
         typed = " ".join([*sents[:s_idx], " ".join(words[:cut])])
         text = f"{before}\n\n{typed}" if before else typed
         out.append(
             Example(
-                prompts.autocomplete_prompt(text), " " + " ".join(rest), f"{corpus}/{title}", AUTHORS[corpus]
+                prompts.autocomplete_prompt(text), " " + " ".join(ghost), f"{corpus}/{title}", AUTHORS[corpus]
             )
         )
     return out
@@ -190,3 +199,47 @@ def rephrase_sources(
 def rephrase_example(source: str, paraphrase: str, origin: str) -> Example:
     """The training pair for one accepted paraphrase: the engine's few-shot prompt, then the answer line."""
     return Example(prompts.rephrase_prompt(source), " " + paraphrase.strip() + "\n", origin)
+
+
+# ---------------------------------------------------------------- dictation
+
+
+def dictation_sentences(
+    corpora: Sequence[str], part: str, min_words: int = 5, max_words: int = 30
+) -> list[tuple[str, str, str]]:
+    """(sentence, text before it in its paragraph, source) for sentences a writer could dictate:
+    no quotations, digits or typographic dashes (speech has none of them)."""
+    out = []
+    for corpus, books in corpus_part(corpora, part).items():
+        for title, ps in books.items():
+            for p in ps:
+                sents = sentences(p)
+                for k, s in enumerate(sents):
+                    n = len(s.split())
+                    if not (min_words <= n <= max_words) or not s[0].isupper() or s[-1] not in ".!?":
+                        continue
+                    if re.search(r"[\"“”‘_()\[\]0-9]|--|—|(?:^|\s)'", s):
+                        continue
+                    out.append((s, " ".join(sents[:k]), f"{corpus}/{title}"))
+    return out
+
+
+def dictation_examples(
+    corpora: Sequence[str], part: str, n: int, seed: int = 0, context_share: float = 0.5
+) -> list[Example]:
+    """Spoken form of a real sentence (training.data.spoken: fillers, stutters, false starts, spoken
+    or missing punctuation) -> the sentence itself. Half the prompts show the text before it."""
+    from training.data.spoken import spoken_form
+
+    rng = random.Random(seed)
+    pool = dictation_sentences(corpora, part)
+    rng.shuffle(pool)
+    out = []
+    for sentence, before, source in pool[:n]:
+        context = before if rng.random() < context_share else ""
+        transcript = spoken_form(sentence, rng)
+        out.append(
+            Example(prompts.dictation_prompt(transcript, context), " " + sentence + "\n", source,
+                    AUTHORS[source.split("/")[0]])
+        )
+    return out

@@ -1,6 +1,7 @@
 """Held-out evaluation of the shipped adapters: base vs each adapter vs persona + task.
 
     python -m training.eval.adapters --base gemma3-270m [--n-continue 48 --n-sentences 12 --n-rephrase 16]
+    python -m training.eval.adapters --only dictation --n-dictation 48 --n-whisper 12
 
 Compositions come from ``engine.adapters.AdapterRegistry`` on the real manifest,
 so this checks the shipped files, their sha256 and the runtime composition.
@@ -15,7 +16,13 @@ so this checks the shipped files, their sha256 and the runtime composition.
 - rephrase: held-out sentences rewritten with the engine's prompt and rephrase
   sampling (fixed seed); **meaning** = MiniLM cosine to the source, **change** =
   word edit distance, **accepted** = share passing both filters of the pair
-  builder, **ppl** = base-model perplexity of the outputs alone (fluency).
+  builder, **ppl** = base-model perplexity of the outputs alone (fluency);
+- dictation: spoken forms of held-out sentences (training.data.spoken) cleaned up by the rules
+  (engine.audio.tidy), by each composition with the engine's prompt (greedy), and by the engine's
+  path (model line if the guard keeps it, else the rules); **WER** vs the original sentence
+  (case and punctuation ignored, training/eval/speech.py), **cased WER** (whitespace tokens, case
+  and punctuation count), **exact** = share identical to the original, **kept** = share of model
+  lines the guard accepts. Optionally the same on Whisper transcripts of espeak-ng speech.
 
 Interference: ``kept`` = (base - composed) / (base - task alone) of the task metric.
 """
@@ -123,22 +130,41 @@ def autocomplete_metrics(loaded, items: list[tuple[str, str]], max_new_tokens: i
         saved.setdefault(sentence, {})[end] = accepted_chars(sug, rest)
     # Keystrokes: walk each sentence; at a word end, take the accepted chars (cost 1 key) and jump.
     total_chars = sum(len(s) for _, s in items)
-    keys = 0
+    keys_per_sentence = []
     for _, sentence in items:
-        pos, table = 0, saved.get(sentence, {})
+        pos, keys, table = 0, 0, saved.get(sentence, {})
         while pos < len(sentence):
             gain = table.get(pos, 0)
-            if gain > 1:
-                keys += 1
-                pos += gain
-            else:
-                keys += 1
-                pos += 1
+            keys += 1
+            pos += gain if gain > 1 else 1
+        keys_per_sentence.append(keys)
     return {
         "next_word_accuracy": round(correct_word / max(1, len(meta)), 4),
-        "keystroke_savings": round(1 - keys / max(1, total_chars), 4),
+        "keystroke_savings": round(1 - sum(keys_per_sentence) / max(1, total_chars), 4),
         "word_ends": len(meta),
         "chars": total_chars,
+        "keys_per_sentence": keys_per_sentence,  # for the paired comparison between compositions
+    }
+
+
+def savings_gain(keys_a: list[int], keys_b: list[int], chars: list[int], rounds: int = 2000, seed: int = 0) -> dict:
+    """Keystroke savings of b minus a on the same sentences, with a 90% paired bootstrap interval.
+
+    Sentences are resampled together for both compositions, so the interval reflects the spread of
+    the *difference*, which is far narrower than that of either score.
+    """
+    import random
+
+    def gain(idx: list[int]) -> float:
+        total = sum(chars[i] for i in idx)
+        return (sum(keys_a[i] for i in idx) - sum(keys_b[i] for i in idx)) / max(1, total)
+
+    rng = random.Random(seed)
+    n = len(chars)
+    draws = sorted(gain([rng.randrange(n) for _ in range(n)]) for _ in range(rounds))
+    return {
+        "gain": round(gain(list(range(n))), 4),
+        "ci90": [round(draws[int(0.05 * rounds)], 4), round(draws[int(0.95 * rounds)], 4)],
     }
 
 
@@ -167,9 +193,17 @@ def rephrase_outputs(loaded, sources: list[str], seed: int = 0) -> list[str]:
     from training.data.rephrase import generate_paraphrases
 
     s = DEFAULT_PARAMS[Mode.REPHRASE].sampling
-    return generate_paraphrases(
-        loaded, sources, batch_size=8, max_new_tokens=64, temperature=s.temperature, min_p=s.min_p, seed=seed
+    outs = generate_paraphrases(
+        loaded,
+        sources,
+        batch_size=8,
+        max_new_tokens=64,
+        temperature=s.temperature,
+        min_p=s.min_p,
+        no_repeat_ngram=s.no_repeat_ngram,  # the engine's rephrase mode bans the source's 4-grams
+        seed=seed,
     )
+    return [o[0] for o in outs]
 
 
 @torch.no_grad()
@@ -206,6 +240,114 @@ def rephrase_metrics(loaded, registry, names, sources: list[str], encoder) -> di
     }
 
 
+# ---------------------------------------------------------------- dictation
+
+
+def dictation_items(corpora, n: int, seed: int = 5) -> list[dict]:
+    """Held-out sentences with a spoken form (seeded) and, for half, the text before them."""
+    import random
+
+    from training.data.spoken import spoken_form
+
+    rng = random.Random(seed)
+    pool = tasks.dictation_sentences(list(corpora), "test")
+    rng.shuffle(pool)
+    return [
+        {"sentence": s, "context": before if rng.random() < 0.5 else "", "transcript": spoken_form(s, rng)}
+        for s, before, _ in pool[:n]
+    ]
+
+
+def _line_ids(tok) -> list[int]:
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    for nl in ("\n", "\n\n"):
+        enc = tok(nl, add_special_tokens=False)["input_ids"]
+        if len(enc) == 1:
+            ids.add(enc[0])
+    return sorted(ids)
+
+
+@torch.no_grad()
+def dictation_outputs(loaded, items: list[dict], batch_size: int = 8, max_new_tokens: int = 64) -> list[str]:
+    """The model's answer line for each item, greedy (as Mode.DICTATION decodes)."""
+    tok, model = loaded.tokenizer, loaded.model
+    tok.padding_side = "left"
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    stops = _line_ids(tok)
+    out = []
+    for i in range(0, len(items), batch_size):
+        batch = [prompts.dictation_prompt(it["transcript"], it["context"]) for it in items[i : i + batch_size]]
+        enc = tok(batch, return_tensors="pt", padding=True)
+        gen = model.generate(
+            **enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=stops
+        )
+        out += [tok.decode(r, skip_special_tokens=True).split("\n")[0].strip() for r in gen[:, enc["input_ids"].shape[1] :]]
+    return out
+
+
+def cased_wer(refs: list[str], hyps: list[str]) -> float:
+    """WER over whitespace tokens: a missing comma or a lowercase name counts as an error."""
+    from training.eval.speech import edit_distance
+
+    errors = sum(edit_distance(r.split(), h.split()) for r, h in zip(refs, hyps, strict=True))
+    return errors / max(1, sum(len(r.split()) for r in refs))
+
+
+def dictation_scores(refs: list[str], hyps: list[str]) -> dict:
+    from training.eval.speech import wer
+
+    return {
+        "wer": round(wer(refs, hyps), 4),
+        "cased_wer": round(cased_wer(refs, hyps), 4),
+        "exact": round(sum(r.strip() == h.strip() for r, h in zip(refs, hyps, strict=True)) / max(1, len(refs)), 4),
+    }
+
+
+def dictation_metrics(loaded, registry, configs, items: list[dict]) -> dict:
+    """Rules, then each composition's raw line and the engine's guarded result, on the same items."""
+    from engine.audio.tidy import check_tidy, tidy_rules
+
+    refs = [it["sentence"] for it in items]
+    rules = [tidy_rules(it["transcript"], it["context"]) for it in items]
+    results = {
+        "transcript": dictation_scores(refs, [it["transcript"] for it in items]),
+        "rules": dictation_scores(refs, rules),
+    }
+    for label, names in configs:
+        registry.compose(names)
+        raw = dictation_outputs(loaded, items)
+        kept = [check_tidy(it["transcript"], r)[0] for it, r in zip(items, raw, strict=True)]
+        guarded = [r if k else rule for r, k, rule in zip(raw, kept, rules, strict=True)]
+        results[label] = {
+            **dictation_scores(refs, raw),
+            "guarded": dictation_scores(refs, guarded),
+            "kept": round(sum(kept) / max(1, len(kept)), 4),
+            "examples": [
+                {"transcript": it["transcript"], "sentence": it["sentence"], "output": r, "kept": k}
+                for it, r, k in list(zip(items, raw, kept, strict=True))[:4]
+            ],
+        }
+    registry.compose(())
+    return results
+
+
+def whisper_items(items: list[dict], n: int, voices=("en-us", "en-gb", "en-us+f3")) -> list[dict]:
+    """The spoken forms read by espeak-ng and transcribed by Whisper tiny.en (what the app would get)."""
+    from engine.audio import synth
+    from engine.audio.recognizer import Recognizer
+
+    if not synth.available():
+        return []
+    rec = Recognizer()
+    out = []
+    for i, it in enumerate(items[:n]):
+        audio = synth.with_silence(synth.synthesize(it["transcript"], voice=voices[i % len(voices)]), 0.2, 0.2)
+        heard = rec.transcribe(audio).text.strip()
+        if heard:
+            out.append({**it, "transcript": heard, "spoken": it["transcript"]})
+    return out
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -217,8 +359,10 @@ def evaluate(
     corpora=("austen", "moby_dick", "reuters"),
     root: Path | None = None,
     threads: int = 1,
-    only: tuple[str, ...] = ("continue", "persona", "autocomplete", "rephrase"),
+    only: tuple[str, ...] = ("continue", "persona", "autocomplete", "rephrase", "dictation"),
     extra: dict[str, str] | None = None,
+    n_dictation: int = 32,
+    n_whisper: int = 0,
 ) -> dict:
     from engine.adapters import AdapterRegistry
     from engine.manifest import load_manifest
@@ -282,15 +426,30 @@ def evaluate(
         registry.compose(names)
         auto[label] = autocomplete_metrics(loaded, items)
     if auto:
+        chars = [len(sentence) for _, sentence in items]
+        for label, row in auto.items():
+            if label != "base" and "base" in auto:
+                row["savings_gain_vs_base"] = savings_gain(
+                    auto["base"]["keys_per_sentence"], row["keys_per_sentence"], chars
+                )
+        for row in auto.values():
+            row.pop("keys_per_sentence")
         results["autocomplete"] = auto
     # rephrase
-    encoder = sentence_encoder()
+    encoder = sentence_encoder() if "rephrase" in only else None
     sources = [s for s, _ in tasks.rephrase_sources(list(corpora), "test", n_rephrase, seed=3)]
     reph = {}
     for label, names in configs("task_rephrase") if "rephrase" in only else []:
         reph[label] = rephrase_metrics(loaded, registry, names, sources, encoder)
     if reph:
         results["rephrase"] = reph
+    # dictation
+    if "dictation" in only:
+        items = dictation_items(list(corpora), n_dictation)
+        results["dictation"] = dictation_metrics(loaded, registry, configs("task_dictation"), items)
+        heard = whisper_items(items, n_whisper) if n_whisper else []
+        if heard:
+            results["dictation_whisper"] = dictation_metrics(loaded, registry, configs("task_dictation"), heard)
     registry.compose(())
     results["interference"] = interference(results)
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -342,6 +501,9 @@ def markdown(results: dict) -> str:
             f" | {cell('rephrase', label, 'change')} | {cell('rephrase', label, 'accepted_rate')}"
             f" | {cell('rephrase', label, 'base_ppl_of_outputs')} |"
         )
+    for key, title in (("dictation", "Dictation (spoken forms)"), ("dictation_whisper", "Dictation (Whisper)")):
+        if key in results:
+            lines += ["", dictation_markdown(results[key], title)]
     if "persona" in results:
         p = results["persona"]
         lines += [
@@ -349,12 +511,29 @@ def markdown(results: dict) -> str:
             f"Persona (multi-author next paragraph NLL): base {p['base']['nll']}, persona "
             f"{p.get('persona', {}).get('nll')}.",
         ]
+    for label, row in results.get("autocomplete", {}).items():
+        if "savings_gain_vs_base" in row:
+            g = row["savings_gain_vs_base"]
+            lines.append(
+                f"\nKeystroke savings of {label} minus base, same {row['chars']} characters: {g['gain']} "
+                f"(90% paired bootstrap interval over sentences {g['ci90'][0]} to {g['ci90'][1]})."
+            )
     if results.get("interference"):
         lines += ["", "| task | metric | task gain | persona+task gain | kept |", "|---|---|---|---|---|"]
         for task, r in results["interference"].items():
             lines.append(
                 f"| {task} | {r['metric']} | {r['task_gain']} | {r['composed_gain']} | {r['kept']} |"
             )
+    return "\n".join(lines)
+
+
+def dictation_markdown(rows: dict, title: str) -> str:
+    lines = [f"**{title}**", "", "| clean-up | WER ↓ | cased WER ↓ | exact ↑ | guard keeps |", "|---|---|---|---|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['wer']} | {r['cased_wer']} | {r['exact']} | {r.get('kept', '')} |")
+        if "guarded" in r:
+            g = r["guarded"]
+            lines.append(f"| {label} + guard (engine) | {g['wer']} | {g['cased_wer']} | {g['exact']} | |")
     return "\n".join(lines)
 
 
@@ -366,8 +545,10 @@ def main() -> None:
     parser.add_argument("--n-rephrase", type=int, default=16)
     parser.add_argument("--out", default=str(REPO / ".data" / "adapters_train" / "eval.json"))
     parser.add_argument(
-        "--only", default="continue,persona,autocomplete,rephrase", help="comma-separated tasks"
+        "--only", default="continue,persona,autocomplete,rephrase,dictation", help="comma-separated tasks"
     )
+    parser.add_argument("--n-dictation", type=int, default=32)
+    parser.add_argument("--n-whisper", type=int, default=0, help="also clean up Whisper transcripts of espeak speech")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--merge", action="store_true", help="update the tasks run in an existing --out file")
     parser.add_argument("--extra", action="append", default=[], help="name=folder of an unshipped adapter")
@@ -381,6 +562,8 @@ def main() -> None:
         only=tuple(ns.only.split(",")),
         extra=extra,
         threads=ns.threads,
+        n_dictation=ns.n_dictation,
+        n_whisper=ns.n_whisper,
     )
     if ns.merge and Path(ns.out).exists():
         merged = json.loads(Path(ns.out).read_text())

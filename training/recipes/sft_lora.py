@@ -1,4 +1,5 @@
-"""SFT of one LoRA adapter on the frozen base: task_autocomplete, task_continue, task_rephrase, persona.
+"""SFT of one LoRA adapter on the frozen base: task_autocomplete, task_continue, task_rephrase, task_dictation,
+persona.
 
     python -m training.recipes.sft_lora --config training/configs/gemma3-270m/task_continue.yaml \
         train.max_steps=40 lora.r=16
@@ -15,6 +16,7 @@ of base vs adapter -> adapter saved in peft format (fp16) -> manifest entry.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -38,11 +40,13 @@ def build_examples(cfg: dict, part: str, n: int) -> list[tasks.Example]:
     task, corpora, seed = cfg["task"], data.get("corpora", ["austen"]), int(data.get("seed", 0))
     seed += 0 if part == "train" else 1000
     if task == "autocomplete":
-        return tasks.autocomplete_examples(corpora, part, n, seed)
+        return tasks.autocomplete_examples(corpora, part, n, seed, rest=data.get("rest", "sentence"))
     if task == "continue":
         return tasks.continue_examples(corpora, part, n, seed, int(data.get("context_paragraphs", 3)))
     if task == "persona":
         return tasks.persona_examples(corpora, part, n, seed)
+    if task == "dictation":
+        return tasks.dictation_examples(corpora, part, n, seed)
     if task == "rephrase":
         from training.data.corpora import split
         from training.data.rephrase import load_pairs
@@ -77,9 +81,10 @@ def attach_persona(cfg: dict, rows: list[dict], examples: list[tasks.Example], l
 # ---------------------------------------------------------------- training
 
 
-def should_ship(cfg: dict, metrics: dict) -> tuple[bool, str]:
+def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, str]:
     """Ship (overwrite assets/ + manifest) only an adapter that beats the base on its held-out NLL and
-    improves on the adapter already shipped under that name (same held-out set size)."""
+    improves on the adapter already shipped under that name, when both were scored on the same
+    held-out set (its fingerprint; entries older than the fingerprint: same size and data line)."""
     out = cfg["output"]
     if not out.get("require_improvement", True):
         return True, "improvement not required (output.require_improvement=false)"
@@ -90,11 +95,23 @@ def should_ship(cfg: dict, metrics: dict) -> tuple[bool, str]:
 
     root = Path(out["manifest_root"]) if out.get("manifest_root") else None
     old = load_manifest(root).get(cfg["name"])
-    if old is not None and old.metrics.get("heldout_examples") == metrics["heldout_examples"]:
+    if old is not None and (
+        old.metrics.get("heldout_set") == metrics.get("heldout_set")
+        if "heldout_set" in old.metrics
+        else old.metrics.get("heldout_examples") == metrics["heldout_examples"] and old.data == data_desc
+    ):
         previous = old.metrics.get("heldout_completion_nll_adapter")
         if previous is not None and previous <= new:
             return False, f"the shipped {cfg['name']} is as good or better (held-out NLL {previous} <= {new})"
     return True, f"held-out NLL {new} beats the base's {base}"
+
+
+def heldout_fingerprint(rows: list[dict]) -> str:
+    """Which held-out examples an NLL was measured on: NLLs are comparable only on the same set."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps([row["input_ids"], row["labels"]]).encode())
+    return digest.hexdigest()[:16]
 
 
 def world_size() -> int:
@@ -218,6 +235,7 @@ def run(cfg: dict) -> dict:
             "heldout_completion_nll_base": round(nll_base, 4) if nll_base is not None else None,
             "heldout_completion_nll_adapter": round(nll_adapter, 4),
             "heldout_examples": len(val_rows),
+            "heldout_set": heldout_fingerprint(val_rows),
             "train_examples": len(train_rows),
             "steps": int(trainer.state.global_step),
             "trainable_params": trainable,
@@ -228,7 +246,16 @@ def run(cfg: dict) -> dict:
         }
         out_dir = Path(cfg["output"]["dir"])
         out_dir = out_dir if out_dir.is_absolute() else REPO / out_dir
-        ship, why = should_ship(cfg, metrics)
+        data_desc = (
+            f"task={cfg['task']}; corpora={data_cfg.get('corpora')}; split=contiguous tail per book "
+            f"(train/val/test {tasks.SPLIT_FRACTIONS}); {len(train_rows)} train examples; "
+            f"prompts from engine.prompts; persona conditioning: {conditioning}"
+        )
+        if cfg["task"] == "rephrase":
+            data_desc += f"; pairs: {data_cfg['pairs']}"
+        if cfg["task"] == "autocomplete":
+            data_desc += f"; ghost text = rest of the {data_cfg.get('rest', 'sentence')}"
+        ship, why = should_ship(cfg, metrics, data_desc)
         metrics_note = {"shipped": ship, "ship_decision": why}
         if not ship:  # keep the run's adapter for inspection, leave the shipped one alone
             out_dir = run_dir / "adapter"
@@ -239,13 +266,6 @@ def run(cfg: dict) -> dict:
         if ship and cfg["output"].get("register", False):
             from engine.manifest import register_artifact
 
-            data_desc = (
-                f"task={cfg['task']}; corpora={data_cfg.get('corpora')}; split=contiguous tail per book "
-                f"(train/val/test {tasks.SPLIT_FRACTIONS}); {len(train_rows)} train examples; "
-                f"prompts from engine.prompts; persona conditioning: {conditioning}"
-            )
-            if cfg["task"] == "rephrase":
-                data_desc += f"; pairs: {data_cfg['pairs']}"
             register_artifact(
                 cfg["name"],
                 "lora_adapter",

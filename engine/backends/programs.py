@@ -1,0 +1,166 @@
+"""One ExecuTorch program per adapter composition, eager PyTorch until it is ready.
+
+A program has its composition's adapters merged into the weights (engine/export/compose.py), so a
+mode whose adapters differ needs its own program: autocomplete (base + task_autocomplete) and
+continue (base + persona + task_continue) are two programs. The engine asks, on every request,
+for the backend of the active composition:
+
+    programs = ProgramsPerComposition(loaded, eager, quant="8da8w", build=True)
+    backend, note = programs.backend_for(("task_autocomplete",), [folder])
+
+- a valid cached program is loaded once and kept;
+- a missing one is built in the background (one build at a time: an export takes minutes and
+  GBs of RAM), and the eager backend, whose peft layers hold the same composition, serves meanwhile;
+- a program that cannot be had (export failed, bad file) is not retried in this session; the
+  note says why and eager keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import KillahError
+
+log = logging.getLogger(__name__)
+
+Composition = tuple[str, ...]
+
+
+class ProgramsPerComposition:
+    def __init__(
+        self,
+        loaded: Any,
+        eager: Any,
+        *,
+        quant: str,
+        build: bool,
+        threads: int | None = None,
+        max_seq: int = 1024,
+        cache: Any = None,
+        progress: Callable | None = None,
+        on_ready: Callable[[Composition], None] | None = None,
+    ) -> None:
+        from engine.export import ProgramCache, preset
+
+        self.loaded, self.eager = loaded, eager
+        self.quant = preset(quant)
+        self.build, self.threads, self.progress, self.max_seq = build, threads, progress, max_seq
+        self.cache = cache or ProgramCache()
+        self.on_ready = on_ready  # called from the build thread when a program becomes usable
+        self._ready: dict[Composition, Any] = {}
+        self._failed: dict[Composition, str] = {}
+        self._queue: list[tuple[Composition, list[Path]]] = []
+        self._building: Composition | None = None
+        self._lock = threading.Lock()
+
+    def backend_for(self, names: Composition, folders: list[Path]) -> tuple[Any, str]:
+        """(backend, note): the composition's program if usable now, else eager and why."""
+        key = tuple(sorted(names))
+        with self._lock:
+            if key in self._ready:
+                return self._ready[key], ""
+            if key in self._failed:
+                return self.eager, f"using eager PyTorch: {self._failed[key]}"
+        ordered = [f for _, f in sorted(zip(names, folders, strict=True))]
+        try:
+            spec = self._spec(ordered)
+            backend = self._load(self.cache.lookup(self.loaded, spec))
+        except KillahError as exc:
+            if not self.build:
+                self._fail(key, str(exc))
+                return self.eager, f"using eager PyTorch: {exc}"
+            self._enqueue(key, ordered)
+            return self.eager, f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile"
+        with self._lock:
+            self._ready[key] = backend
+        return backend, ""
+
+    @property
+    def ready(self) -> list[Composition]:
+        with self._lock:
+            return list(self._ready)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no build is queued or running (tests, CLI)."""
+        done = threading.Event()
+
+        def poll() -> None:
+            while True:
+                with self._lock:
+                    if self._building is None and not self._queue:
+                        done.set()
+                        return
+                if done.wait(0.2):
+                    return
+
+        threading.Thread(target=poll, daemon=True).start()
+        return done.wait(timeout)
+
+    # -- internals --------------------------------------------------------------
+
+    def _spec(self, folders: list[Path]):
+        from engine.export import spec_for
+
+        return spec_for(self.loaded, self.quant, folders, max_seq=self.max_seq)
+
+    def _load(self, pte: Path):
+        from engine.backends.executorch import ExecuTorchBackend
+
+        return ExecuTorchBackend(pte, threads=self.threads)
+
+    def _fail(self, key: Composition, why: str) -> None:
+        with self._lock:
+            self._failed[key] = why
+        log.warning("ExecuTorch program for %s unavailable: %s", _label(key), why)
+
+    def _enqueue(self, key: Composition, folders: list[Path]) -> None:
+        with self._lock:
+            if key == self._building or any(k == key for k, _ in self._queue):
+                return
+            self._queue.append((key, folders))
+            if self._building is not None:
+                return
+        self._next()
+
+    def _next(self) -> None:
+        with self._lock:
+            if self._building is not None or not self._queue:
+                return
+            key, folders = self._queue.pop(0)
+            self._building = key
+
+        def ready(path: Path) -> None:
+            try:
+                backend = self._load(path)
+            except KillahError as exc:
+                failed(exc)
+                return
+            with self._lock:
+                self._ready[key] = backend
+                self._building = None
+            if self.on_ready is not None:
+                self.on_ready(key)
+            self._next()
+
+        def failed(exc: KillahError) -> None:
+            self._fail(key, str(exc))
+            with self._lock:
+                self._building = None
+            self._next()
+
+        try:
+            spec = self._spec(folders)
+        except KillahError as exc:
+            failed(exc)
+            return
+        self.cache.ensure_in_background(
+            self.loaded, spec, ready, adapters=folders, on_error=failed, progress=self.progress
+        )
+
+
+def _label(key: Composition) -> str:
+    return "base + " + " + ".join(key) if key else "the base"

@@ -1,0 +1,95 @@
+"""The engine's choice of ExecuTorch program per adapter composition (engine/backends/programs.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.backends.eager import EagerBackend
+from engine.backends.programs import ProgramsPerComposition
+from engine.export import ProgramCache
+from engine.models import load_model
+
+
+def _forced_logits(backend, ids):
+    backend.reset()
+    return torch.stack([backend.forward_tokens([t], i)[-1] for i, t in enumerate(ids)])
+
+
+def test_a_composition_is_served_by_its_own_program_only(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, program_cache
+):
+    loaded = load_model(tiny_gemma_dir)
+    eager = EagerBackend(loaded)
+    programs = ProgramsPerComposition(loaded, eager, quant="fp32", build=False, cache=program_cache, max_seq=128)
+    both, note = programs.backend_for(("persona", "task"), gemma_adapters)
+    assert both.name == "executorch" and note == ""
+    # The same composition named in another order is the same program (summed deltas commute).
+    assert programs.backend_for(("task", "persona"), gemma_adapters[::-1])[0] is both
+    # Another composition has no program: eager serves it and says why; it is not retried.
+    one, note = programs.backend_for(("persona",), gemma_adapters[:1])
+    assert one is eager and "No ExecuTorch program" in note
+    assert programs.ready == [("persona", "task")]
+
+
+def test_a_missing_program_is_built_in_the_background_while_eager_serves(
+    tiny_gemma_dir, gemma_adapters, tmp_path
+):
+    from peft import PeftModel
+
+    loaded = load_model(tiny_gemma_dir)
+    eager = EagerBackend(loaded)
+    built = []
+    programs = ProgramsPerComposition(
+        loaded, eager, quant="fp32", build=True, threads=1, max_seq=128,
+        cache=ProgramCache(tmp_path / "programs"), on_ready=built.append,
+    )
+    backend, note = programs.backend_for(("task",), gemma_adapters[1:])
+    assert backend is eager and "being built" in note
+    assert programs.wait_idle(timeout=600)
+    assert built == [("task",)]
+    program, note = programs.backend_for(("task",), gemma_adapters[1:])
+    assert program.name == "executorch" and note == ""
+    # The program holds exactly that composition: the base + task adapter, as peft computes it.
+    PeftModel.from_pretrained(loaded.model, str(gemma_adapters[1]), adapter_name="task")
+    ids = [int(t) for t in torch.randint(4, 512, (20,), generator=torch.Generator().manual_seed(2))]
+    expected = _forced_logits(EagerBackend(loaded), ids)
+    got = _forced_logits(program, ids)
+    assert torch.allclose(got, expected, atol=1e-3), float((got - expected).abs().max())
+
+
+def test_engine_switches_program_with_the_mode_composition(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
+):
+    """continue = persona + task_continue has a program; autocomplete (no adapter here) has none."""
+    import json
+    import shutil
+
+    from engine.api import Engine
+    from engine.export import DEFAULT_PRESET, preset, spec_for
+    from engine.manifest import register_artifact
+
+    loaded = load_model(tiny_gemma_dir)
+    assets = tmp_path / "assets"
+    for name, folder in (("persona", gemma_adapters[0]), ("task_continue", gemma_adapters[1])):
+        copy = shutil.copytree(folder, assets / "adapters" / folder.name)
+        register_artifact(name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets)
+    # The fp32 program of that composition, filed under the default preset's spec (the choice of
+    # program is tested here; the INT4 export itself in test_export_parity.py).
+    monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
+    cache = ProgramCache()
+    spec = spec_for(loaded, preset(DEFAULT_PRESET), [assets / "adapters" / f.name for f in gemma_adapters])
+    target = cache.path_for(spec, loaded.info.name)
+    shutil.copyfile(tiny_gemma_composed_fp32, target)
+    side = json.loads(tiny_gemma_composed_fp32.with_suffix(".json").read_text())
+    side.update(spec=spec.as_dict(), bytes=target.stat().st_size, mtime_ns=target.stat().st_mtime_ns)
+    target.with_suffix(".json").write_text(json.dumps(side))
+
+    engine = Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
+    assert engine.backend.name == "eager" and "No ExecuTorch program" in engine.backend_note  # autocomplete
+    engine.run_to_text(engine.continue_text("w5 w6 w7 w8 w9"))
+    assert engine.backend.name == "executorch", engine.backend_note
+    program = engine.backend
+    engine.run_to_text(engine.complete("w5 w6 w7"))
+    assert engine.backend is engine.eager
+    engine.run_to_text(engine.continue_text("w5 w6 w7 w8 w9"))
+    assert engine.backend is program  # loaded once, kept
