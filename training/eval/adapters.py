@@ -386,6 +386,8 @@ def evaluate(
     def configs(task: str, persona_alone: bool = False) -> list[tuple[str, tuple[str, ...]]]:
         rows = [("base", ())]
         rows += [(n, (n,)) for n in (task, "persona") if n in have and (n == task or persona_alone)]
+        # Unshipped candidates named after the task (e.g. task_autocomplete_v1 via --extra) run alone too.
+        rows += [(n, (n,)) for n in sorted(extra or {}) if n.startswith(task) and n != task]
         if task in have and "persona" in have:
             rows.append((f"persona+{task}", ("persona", task)))
         return rows
