@@ -99,12 +99,12 @@ class Engine:
         peft layers hold the same composition, serves, and ``backend_note`` says why.
         """
         from engine.backends.programs import ProgramsPerComposition
-        from engine.export import DEFAULT_PRESET
+        from engine.export import default_preset_for
 
         self.programs = ProgramsPerComposition(
             self.loaded,
             self.eager,
-            quant=DEFAULT_PRESET,
+            quant=default_preset_for(self.loaded),
             build=not wait,
             threads=threads or _default_threads(),
             progress=progress,

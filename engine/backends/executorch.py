@@ -6,6 +6,10 @@ mutable buffers. The cache is positional and static: truncating is just moving
 the write position back, since attention only reads keys up to the current
 position. Sampling, streaming, cancellation and prefix reuse come from
 engine/generation.py, as for the eager backend.
+
+A program with a pruned output layer scores only some tokens; their ids are
+read from its sidecar (engine/export/program_cache.py), and every other token
+gets -inf, so the logits keep the full vocabulary's shape.
 """
 
 from __future__ import annotations
@@ -23,6 +27,15 @@ def set_threads(n: int) -> None:
 
     if portable_lib._threadpool_get_thread_count() != n:
         portable_lib._unsafe_reset_threadpool(n)
+
+
+def _sidecar_keep_ids(pte: Path) -> list[int]:
+    from engine.export.program_cache import check_keep_ids, read_sidecar
+
+    keep = check_keep_ids(pte, read_sidecar(pte))
+    if keep is None:
+        raise ModelError(f"The ExecuTorch program {pte} has a pruned output layer but no kept token ids.")
+    return keep
 
 
 class ExecuTorchBackend:
@@ -45,14 +58,22 @@ class ExecuTorchBackend:
             self._embed = self._program.load_method("embed")
             meta = {
                 name: self._constant(name)
-                for name in ("get_max_seq_len", "get_vocab_size", "get_hidden_size")
+                for name in ("get_max_seq_len", "get_vocab_size", "get_hidden_size", "get_output_size")
             }
         except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/KeyError/ValueError on bad files
             raise ModelError(f"The ExecuTorch program {self.path} cannot be loaded: {exc}") from exc
         self.max_positions = int(meta["get_max_seq_len"])
         self.vocab_size = int(meta["get_vocab_size"])
         self.hidden_size = int(meta["get_hidden_size"])
-        # A pruned output layer scores only keep_ids; every other token gets -inf.
+        output_size = int(meta["get_output_size"])
+        if keep_ids is None and output_size != self.vocab_size:
+            keep_ids = _sidecar_keep_ids(self.path)
+        if keep_ids is not None and len(keep_ids) != output_size:
+            raise ModelError(
+                f"The ExecuTorch program {self.path} scores {output_size} tokens, "
+                f"but {len(keep_ids)} kept token ids were given for it."
+            )
+        # A pruned output layer scores only these ids; every other token gets -inf.
         self._keep = torch.tensor(keep_ids, dtype=torch.long) if keep_ids is not None else None
         self._length = 0
 

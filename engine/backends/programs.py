@@ -74,7 +74,10 @@ class ProgramsPerComposition:
                 self._fail(key, str(exc))
                 return self.eager, f"using eager PyTorch: {exc}"
             self._enqueue(key, ordered)
-            return self.eager, f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile"
+            return (
+                self.eager,
+                f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile",
+            )
         with self._lock:
             self._ready[key] = backend
         return backend, ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.export.config import DEFAULT_PRESET, PRESETS, ProgramSpec, QuantConfig, preset
+from engine.export.config import DEFAULT_PRESET, PRESETS, ProgramSpec, QuantConfig, default_preset_for, preset
 from engine.export.program_cache import ProgramCache, check_program, spec_for
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "ProgramSpec",
     "QuantConfig",
     "check_program",
+    "default_preset_for",
     "load_executorch_backend",
     "preset",
     "spec_for",
@@ -28,7 +29,7 @@ __all__ = [
 
 def load_executorch_backend(
     loaded,
-    quant: QuantConfig | str = DEFAULT_PRESET,
+    quant: QuantConfig | str | None = None,
     *,
     adapters: list[Path] | None = None,
     build: bool = True,
@@ -39,6 +40,7 @@ def load_executorch_backend(
     """An ExecuTorchBackend for ``loaded``; builds the program if ``build`` (else ModelError when absent)."""
     from engine.backends.executorch import ExecuTorchBackend
 
+    quant = quant or default_preset_for(loaded)
     quant = preset(quant) if isinstance(quant, str) else quant
     cache = cache or ProgramCache()
     spec = spec_for(loaded, quant, adapters)

@@ -20,9 +20,9 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", default=None, help="embedded model name or a path (HF folder or .gguf)")
     p.add_argument(
         "--quant",
-        default=DEFAULT_PRESET,
+        default=None,
         choices=sorted(PRESETS),
-        help=f"quantization preset (default {DEFAULT_PRESET})",
+        help=f"quantization preset (default: measured per architecture, {DEFAULT_PRESET} for Gemma 3)",
     )
     p.add_argument(
         "--adapter",
@@ -58,13 +58,13 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from engine.errors import ModelError
-    from engine.export.config import preset
+    from engine.export.config import default_preset_for, preset
     from engine.export.program_cache import ProgramCache, spec_for
     from engine.models import load_model
 
     torch.set_num_threads(1)  # lowering is single-threaded anyway; keep the second core for the user
     loaded = load_model(args.model)
-    spec = spec_for(loaded, preset(args.quant), args.adapter, args.max_seq)
+    spec = spec_for(loaded, preset(args.quant or default_preset_for(loaded)), args.adapter, args.max_seq)
     cache = ProgramCache()
     reused = False
     if not args.force:

@@ -6,12 +6,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 
+from engine.export import vocab as vocab_rules
+
 # Bump when the exported graph or its inputs/outputs change: every cached program is rebuilt.
 PROGRAM_VERSION = 1
 
 LINEAR_SCHEMES = ("fp32", "8da8w", "8da4w")  # 8da = int8 dynamic activations; Nw = N-bit weights
 HEAD_SCHEMES = ("same", "fp32", "8da8w", "8da4w")
-EMBEDDING_SCHEMES = ("fp32", "int8", "int4")
+# int8: a scale per row; int8-group and int4: a scale per group_size values.
+EMBEDDING_SCHEMES = ("fp32", "fp16", "int8", "int8-group", "int4")
 ALGORITHMS = ("hqq", "affine")
 
 
@@ -21,7 +24,10 @@ class QuantConfig:
 
     ``linear`` covers the transformer blocks; ``lm_head`` the output layer
     (262k rows on Gemma: as many weights as the rest together, so its scheme
-    decides much of the speed); ``embedding`` the input table.
+    decides much of the speed); ``embedding`` the input table. ``keep_fp32``
+    names block linears (substrings of their module names, e.g. "down_proj")
+    left in fp32 (mixed precision). ``vocab`` is the rule choosing which output
+    rows the program scores (engine/export/vocab.py; "full" = all).
     """
 
     linear: str = "8da4w"
@@ -29,6 +35,8 @@ class QuantConfig:
     embedding: str = "int8"
     group_size: int = 32  # weights per scale for 4-bit; 8-bit uses one scale per output channel
     algorithm: str = "hqq"  # how scales are chosen: "hqq" (error-minimizing) or "affine" (min/max)
+    keep_fp32: tuple[str, ...] = ()
+    vocab: str = "full"
 
     def __post_init__(self) -> None:
         for value, allowed, what in (
@@ -36,6 +44,7 @@ class QuantConfig:
             (self.lm_head, HEAD_SCHEMES, "lm_head"),
             (self.embedding, EMBEDDING_SCHEMES, "embedding"),
             (self.algorithm, ALGORITHMS, "algorithm"),
+            (self.vocab, vocab_rules.RULES, "vocab"),
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {what} scheme {value!r}; choose one of {', '.join(allowed)}")
@@ -53,7 +62,20 @@ class QuantConfig:
             parts.append(f"emb-{self.embedding}")
         if self.linear != "fp32" or self.head != "fp32":
             parts.append(self.algorithm)
+        if self.keep_fp32:
+            parts.append("fp32-" + "-".join(self.keep_fp32))
+        if self.vocab != "full":
+            parts.append(f"vocab-{self.vocab}")
         return "_".join(parts)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["keep_fp32"] = list(self.keep_fp32)
+        # Omitted at their defaults so that programs built before these fields existed keep their keys.
+        for name, default in (("keep_fp32", []), ("vocab", "full")):
+            if d[name] == default:
+                del d[name]
+        return d
 
 
 # Named presets for the CLI and the engine. On Gemma 3 270M (perplexity on held-out Austen, eager
@@ -63,10 +85,28 @@ PRESETS: dict[str, QuantConfig] = {
     "8da8w": QuantConfig(linear="8da8w", embedding="int8", algorithm="affine"),
     "8da4w": QuantConfig(linear="8da4w", embedding="int8", algorithm="affine"),
     "8da4w-head8": QuantConfig(linear="8da4w", lm_head="8da8w", embedding="int8", algorithm="hqq"),
+    # English + Russian: the output layer scores only the 169,724 Latin/Cyrillic/byte/control tokens
+    # (engine/export/vocab.py); HQQ scales; an fp16 input table (int8 tables cost 1-3 % perplexity
+    # in the program, and only the rows of the tokens read are touched, so it costs size, not speed).
+    "8da8w-enru": QuantConfig(linear="8da8w", embedding="fp16", algorithm="hqq", vocab="latin-cyrillic"),
+    # The same with min/max scales: HQQ's error-minimizing scales help Gemma (36.81 vs 37.50) but
+    # hurt SmolLM2 (47.32 vs 45.89, eager 45.07), so the default preset is chosen per architecture.
+    "8da8w-enru-minmax": QuantConfig(
+        linear="8da8w", embedding="fp16", algorithm="affine", vocab="latin-cyrillic"
+    ),
 }
-# 8-bit weights: 4-bit ones cost Gemma 270M +41 % perplexity, which fails the bar of matching
-# llama.cpp's own Q4 GGUF; the speed difference is small because the 8-bit output layer dominates.
-DEFAULT_PRESET = "8da8w"
+# 8-bit weights: 4-bit ones cost Gemma 270M +41 % perplexity. 8da8w-enru vs 8da8w in one bench run
+# (docs/benchmarks.md): perplexity 36.81 vs 37.20 (llama.cpp Q4_K_M 36.50), decode 1.17x faster.
+DEFAULT_PRESET = "8da8w-enru"
+# Measured per architecture (docs/executorch.md); any other one gets the min/max scales, the safer choice.
+_DEFAULT_BY_MODEL_TYPE = {"gemma3": "8da8w-enru", "gemma3_text": "8da8w-enru"}
+
+
+def default_preset_for(model: object) -> str:
+    """The default preset for a loaded model (``LoadedModel``, an HF model or its config)."""
+    model = getattr(model, "model", model)
+    config = getattr(model, "config", model)
+    return _DEFAULT_BY_MODEL_TYPE.get(getattr(config, "model_type", ""), "8da8w-enru-minmax")
 
 
 def preset(name: str) -> QuantConfig:
@@ -83,12 +123,14 @@ class ProgramSpec:
     adapters: tuple[tuple[str, str], ...] = ()  # (name, sha256 of its weights), in composition order
     quant: QuantConfig = QuantConfig()
     max_seq: int = 1024  # KV cache length: autocomplete reads ~1,500 characters (~400 tokens)
-    vocab_keep_sha256: str = ""  # digest of the kept token ids when the output layer is pruned
+    # Digest of the vocabulary rule and its version when the output layer is pruned ("" = full).
+    vocab_keep_sha256: str = ""
     program_version: int = PROGRAM_VERSION
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["adapters"] = [list(a) for a in self.adapters]
+        d["quant"] = self.quant.as_dict()
         return d
 
     @property

@@ -1,7 +1,11 @@
 """The cache of exported programs: one .pte per ProgramSpec, with a JSON sidecar saying what it is.
 
     cache_dir()/programs/<model>-<label>-<key>.pte
-    cache_dir()/programs/<model>-<label>-<key>.json   {spec, bytes, sha256, mtime_ns, facts}
+    cache_dir()/programs/<model>-<label>-<key>.json   {spec, bytes, sha256, mtime_ns, facts[, keep_ids]}
+
+A program with a pruned output layer (``QuantConfig.vocab``) scores only some
+tokens; the sidecar holds their ids (``keep_ids``), and ExecuTorchBackend reads
+them from there, so such a program is used like any other.
 
 A program is trusted only if its sidecar matches the spec asked for (base
 sha256, adapters, quantization, program version) and the file is whole (size,
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.errors import KillahError, ModelError
+from engine.export import vocab as vocab_rules
 from engine.export.compose import adapter_sha256
 from engine.export.config import ProgramSpec, QuantConfig
 from engine.models import LoadedModel, sha256_file
@@ -45,7 +50,13 @@ def spec_for(
     named = tuple((Path(a).name, adapter_sha256(Path(a))) for a in adapters or [])
     limit = getattr(loaded.model.config.get_text_config(), "max_position_embeddings", None)
     max_seq = min(max_seq, int(limit)) if limit else max_seq
-    return ProgramSpec(base_sha256=loaded.info.source_sha256, adapters=named, quant=quant, max_seq=max_seq)
+    return ProgramSpec(
+        base_sha256=loaded.info.source_sha256,
+        adapters=named,
+        quant=quant,
+        max_seq=max_seq,
+        vocab_keep_sha256=vocab_rules.rule_digest(quant.vocab),
+    )
 
 
 def _stem(spec: ProgramSpec, model_name: str) -> str:
@@ -96,7 +107,28 @@ def check_program(pte: Path, spec: ProgramSpec) -> dict:
         # Touched since it was written: check the content, not just the size.
         if sha256_file(pte) != side.get("sha256"):
             raise ModelError(f"{pte.name} does not match the digest recorded when it was built (corrupt).")
+    check_keep_ids(pte, side)
     return side
+
+
+def check_keep_ids(pte: Path, side: dict) -> list[int] | None:
+    """The kept token ids recorded for a pruned program (None for a full one); ModelError if they do not fit it."""
+    facts = side.get("facts", {})
+    keep = side.get("keep_ids")
+    output_size, vocab_size = facts.get("output_size"), facts.get("vocab_size")
+    if keep is None:
+        if output_size is not None and output_size != vocab_size:
+            raise ModelError(
+                f"{Path(pte).name} scores {output_size} tokens but its sidecar lists none of them."
+            )
+        return None
+    if len(keep) != output_size or side.get("keep_ids_sha256") != vocab_rules.ids_digest(
+        keep, side.get("vocab_rule", "")
+    ):
+        raise ModelError(
+            f"The kept token ids in the sidecar of {Path(pte).name} do not match the program (corrupt)."
+        )
+    return keep
 
 
 class ProgramCache:
@@ -125,10 +157,15 @@ class ProgramCache:
         adapters: list[Path] | None = None,
         progress: ProgressFn | None = None,
     ) -> Path:
+        import torch
+
         from engine.export.pipeline import export_program
 
         pte = self.path_for(spec, loaded.info.name)
         started = time.monotonic()
+        keep = None
+        if spec.quant.vocab != "full":
+            keep = vocab_rules.kept_token_ids(loaded.tokenizer, spec.quant.vocab)
         try:
             facts = export_program(
                 loaded.info.folder,
@@ -136,6 +173,7 @@ class ProgramCache:
                 spec.quant,
                 adapters=adapters,
                 max_seq=spec.max_seq,
+                keep_ids=None if keep is None else torch.tensor(keep, dtype=torch.long),
                 progress=progress,
             )
         except KillahError:
@@ -155,6 +193,10 @@ class ProgramCache:
             "seconds": round(time.monotonic() - started, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if keep is not None:
+            side["vocab_rule"] = spec.quant.vocab
+            side["keep_ids_sha256"] = vocab_rules.ids_digest(keep, spec.quant.vocab)
+            side["keep_ids"] = keep  # last: the human-readable part of the sidecar stays on top
         tmp = pte.with_suffix(".json.partial")
         tmp.write_text(json.dumps(side, indent=1))
         tmp.replace(pte.with_suffix(".json"))

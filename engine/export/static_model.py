@@ -156,4 +156,4 @@ class TokenEmbedding(nn.Module):
         )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.table(tokens) * self.scale.to(torch.float32)
+        return self.table(tokens).to(torch.float32) * self.scale.to(torch.float32)  # the table may be fp16

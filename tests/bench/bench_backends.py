@@ -1,12 +1,17 @@
 """Benchmark: ExecuTorch INT4 vs eager PyTorch (fp32, bf16) vs llama.cpp on the same model, prompt and threads.
 
-    .venv/bin/python tests/bench/bench_backends.py [--model gemma3-270m] [--threads 1] [--pte PATH]
+    .venv/bin/python tests/bench/bench_backends.py [--model gemma3-270m] [--threads 1] [--preset NAME ...]
 
 Each backend runs in its own subprocess (clean peak RSS): time to first token,
 prefill and decode tok/s (greedy, same token ids for all), peak RSS, and
 perplexity on held-out Austen text (Persuasion). llama.cpp runs the model's own
 Q4 GGUF through llama-cpp-python and is skipped, with the reason, when that
-package is absent. Ratios are printed against llama.cpp.
+package is absent. Ratios are printed against llama.cpp, measured in the same run.
+
+By default the cached programs of the default preset and of ``8da8w`` (the
+unpruned 8-bit program, for comparison) are measured; ``--preset`` picks others.
+A program with a pruned vocabulary scores only its kept tokens (the rest get
+-inf), so its perplexity is over that softmax: what the deployed program does.
 """
 
 from __future__ import annotations
@@ -199,7 +204,9 @@ def main() -> None:
     p.add_argument("--decode-tokens", type=int, default=64)
     p.add_argument("--ppl-tokens", type=int, default=512)
     p.add_argument("--pte", action="append", default=[], help="ExecuTorch program(s) to measure (label=path)")
-    p.add_argument("--preset", default=None, help="measure the cached program of this preset")
+    p.add_argument(
+        "--preset", action="append", default=[], help="measure the cached program of this preset (repeatable)"
+    )
     p.add_argument("--skip", action="append", default=[], help="backend kinds to skip")
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument("--timeout", type=int, default=1800)
@@ -220,10 +227,10 @@ def main() -> None:
     ppl_ids = tok(ppl_text)["input_ids"][: args.ppl_tokens]
     programs = dict(item.split("=", 1) for item in args.pte)
     if not programs:
-        name = args.preset or DEFAULT_PRESET
-        found = find_program(loaded, name)
-        if found:
-            programs[f"executorch-{name}"] = str(found)
+        for name in args.preset or list(dict.fromkeys([DEFAULT_PRESET, "8da8w"])):
+            found = find_program(loaded, name)
+            if found:
+                programs[f"executorch-{name}"] = str(found)
     source_model = resolve(args.model)
     job = {
         "model": args.model,

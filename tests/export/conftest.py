@@ -56,10 +56,10 @@ def tiny_llama_fp32(tiny_llama, program_cache):
 
 @pytest.fixture(scope="session")
 def tiny_llama_quantized(tiny_llama, program_cache):
-    """The default preset (int8 dynamic activations, int8 weights, int8 embeddings)."""
-    from engine.export import DEFAULT_PRESET, preset, spec_for
+    """The default preset for its architecture (int8 dynamic activations, int8 weights)."""
+    from engine.export import default_preset_for, preset, spec_for
 
-    spec = spec_for(tiny_llama, preset(DEFAULT_PRESET), max_seq=128)
+    spec = spec_for(tiny_llama, preset(default_preset_for(tiny_llama)), max_seq=128)
     return program_cache.ensure(tiny_llama, spec)
 
 

@@ -13,13 +13,14 @@ from tiny_models import save_random_lora
 
 from engine.backends.eager import EagerBackend
 from engine.backends.executorch import ExecuTorchBackend
-from engine.export import DEFAULT_PRESET, ProgramCache, preset, spec_for
+from engine.export import ProgramCache, default_preset_for, preset, spec_for
 from engine.export.parity import perplexity
 
 pytestmark = pytest.mark.slow
 
-# The default preset (8da8w) must stay within 5 % of eager fp32 perplexity on held-out Austen
-# (measured +2-3 % on Gemma 3 270M, docs/benchmarks.md; 4-bit blocks cost +41 % and are not default).
+# The default preset (8da8w-enru) must stay within 5 % of eager fp32 perplexity on held-out Austen
+# (measured 2026-11-22: +0.5 % on Gemma 3 270M; SmolLM2 +5.0 %, at the margin, vs +1.2 % with 8da8w:
+# docs/executorch.md; 4-bit blocks cost +41 % and are not default).
 PPL_MARGIN = 1.05
 
 
@@ -41,11 +42,12 @@ def test_default_program_perplexity_is_within_margin_of_eager(model):
 
     torch.set_num_threads(1)
     loaded = load_model(model)
-    pte = ProgramCache().ensure(loaded, spec_for(loaded, preset(DEFAULT_PRESET)))
+    quant = default_preset_for(loaded)
+    pte = ProgramCache().ensure(loaded, spec_for(loaded, preset(quant)))
     ids = _austen_ids(loaded.tokenizer)
     ppl_eager = perplexity(EagerBackend(loaded), ids)
     ppl_program = perplexity(ExecuTorchBackend(pte, threads=1), ids)
-    print(f"{model}: eager fp32 ppl {ppl_eager:.2f}, ExecuTorch {DEFAULT_PRESET} ppl {ppl_program:.2f}")
+    print(f"{model}: eager fp32 ppl {ppl_eager:.2f}, ExecuTorch {quant} ppl {ppl_program:.2f}")
     assert ppl_program < ppl_eager * PPL_MARGIN
 
 
@@ -60,7 +62,9 @@ def test_smollm2_two_adapter_composition_program_matches_peft(tmp_path):
         save_random_lora(loaded.info.folder, tmp_path / "persona", 1, ["q_proj", "v_proj"], std=0.01),
         save_random_lora(loaded.info.folder, tmp_path / "task", 2, ["v_proj", "down_proj"], std=0.01),
     ]
-    pte = ProgramCache().ensure(loaded, spec_for(loaded, preset(DEFAULT_PRESET), adapters), adapters)
+    pte = ProgramCache().ensure(
+        loaded, spec_for(loaded, preset(default_preset_for(loaded)), adapters), adapters
+    )
     peft_model = PeftModel.from_pretrained(loaded.model, str(adapters[0]), adapter_name="persona")
     peft_model.load_adapter(str(adapters[1]), adapter_name="task")
     peft_model.base_model.set_adapter(["persona", "task"])

@@ -86,11 +86,14 @@ def _engine_on(tiny_llama_dir, cache_dir, monkeypatch, backend="executorch"):
 def test_engine_falls_back_to_eager_on_a_truncated_program(
     tiny_llama, tiny_llama_dir, tiny_llama_fp32, tmp_path, monkeypatch
 ):
-    from engine.export import DEFAULT_PRESET
+    from engine.export import default_preset_for
 
     cache = ProgramCache(tmp_path / "programs")
     target = _copy_into(
-        cache, tiny_llama_fp32, spec_for(tiny_llama, preset(DEFAULT_PRESET)), tiny_llama.info.name
+        cache,
+        tiny_llama_fp32,
+        spec_for(tiny_llama, preset(default_preset_for(tiny_llama))),
+        tiny_llama.info.name,
     )
     with open(target, "r+b") as fh:
         fh.truncate(1000)
@@ -110,13 +113,18 @@ def test_engine_falls_back_to_eager_without_a_program(tiny_llama_dir, tmp_path, 
 def test_engine_serves_from_a_valid_program(
     tiny_llama, tiny_llama_dir, tiny_llama_fp32, tmp_path, monkeypatch
 ):
-    from engine.export import DEFAULT_PRESET
+    from engine.export import default_preset_for
     from engine.modes import Mode
 
     # The fp32 program stands in for the default preset (same model, exact outputs): the engine's
     # choice of program is what is tested here, the INT4 export itself in test_export_parity.py.
     cache = ProgramCache(tmp_path / "programs")
-    _copy_into(cache, tiny_llama_fp32, spec_for(tiny_llama, preset(DEFAULT_PRESET)), tiny_llama.info.name)
+    _copy_into(
+        cache,
+        tiny_llama_fp32,
+        spec_for(tiny_llama, preset(default_preset_for(tiny_llama))),
+        tiny_llama.info.name,
+    )
     engine = _engine_on(tiny_llama_dir, tmp_path, monkeypatch)
     assert engine.backend.name == "executorch", engine.backend_note
     params = engine.mode_params[Mode.CONTINUE].with_overrides(seed=3, max_new_tokens=12)
@@ -155,3 +163,13 @@ def test_adapter_identity_ignores_peft_set_order_but_not_weights(gemma_adapters,
     data[-1] ^= 0x01
     weights.write_bytes(bytes(data))
     assert adapter_sha256(reordered) != adapter_sha256(original)
+
+
+def test_the_default_preset_is_chosen_per_architecture(tiny_llama, tiny_gemma_dir):
+    from engine.export import DEFAULT_PRESET, default_preset_for
+    from engine.models import load_model
+
+    # Measured: HQQ scales help Gemma 3 and hurt SmolLM2 (Llama), docs/executorch.md.
+    assert default_preset_for(load_model(tiny_gemma_dir)) == DEFAULT_PRESET == "8da8w-enru"
+    assert default_preset_for(tiny_llama) == "8da8w-enru-minmax"
+    assert preset("8da8w-enru-minmax").algorithm == "affine"

@@ -20,7 +20,9 @@ def test_a_composition_is_served_by_its_own_program_only(
 ):
     loaded = load_model(tiny_gemma_dir)
     eager = EagerBackend(loaded)
-    programs = ProgramsPerComposition(loaded, eager, quant="fp32", build=False, cache=program_cache, max_seq=128)
+    programs = ProgramsPerComposition(
+        loaded, eager, quant="fp32", build=False, cache=program_cache, max_seq=128
+    )
     both, note = programs.backend_for(("persona", "task"), gemma_adapters)
     assert both.name == "executorch" and note == ""
     # The same composition named in another order is the same program (summed deltas commute).
@@ -40,8 +42,14 @@ def test_a_missing_program_is_built_in_the_background_while_eager_serves(
     eager = EagerBackend(loaded)
     built = []
     programs = ProgramsPerComposition(
-        loaded, eager, quant="fp32", build=True, threads=1, max_seq=128,
-        cache=ProgramCache(tmp_path / "programs"), on_ready=built.append,
+        loaded,
+        eager,
+        quant="fp32",
+        build=True,
+        threads=1,
+        max_seq=128,
+        cache=ProgramCache(tmp_path / "programs"),
+        on_ready=built.append,
     )
     backend, note = programs.backend_for(("task",), gemma_adapters[1:])
     assert backend is eager and "being built" in note
@@ -65,19 +73,23 @@ def test_engine_switches_program_with_the_mode_composition(
     import shutil
 
     from engine.api import Engine
-    from engine.export import DEFAULT_PRESET, preset, spec_for
+    from engine.export import default_preset_for, preset, spec_for
     from engine.manifest import register_artifact
 
     loaded = load_model(tiny_gemma_dir)
     assets = tmp_path / "assets"
     for name, folder in (("persona", gemma_adapters[0]), ("task_continue", gemma_adapters[1])):
         copy = shutil.copytree(folder, assets / "adapters" / folder.name)
-        register_artifact(name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets)
+        register_artifact(
+            name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets
+        )
     # The fp32 program of that composition, filed under the default preset's spec (the choice of
     # program is tested here; the INT4 export itself in test_export_parity.py).
     monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
     cache = ProgramCache()
-    spec = spec_for(loaded, preset(DEFAULT_PRESET), [assets / "adapters" / f.name for f in gemma_adapters])
+    spec = spec_for(
+        loaded, preset(default_preset_for(loaded)), [assets / "adapters" / f.name for f in gemma_adapters]
+    )
     target = cache.path_for(spec, loaded.info.name)
     shutil.copyfile(tiny_gemma_composed_fp32, target)
     side = json.loads(tiny_gemma_composed_fp32.with_suffix(".json").read_text())

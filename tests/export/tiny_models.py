@@ -49,13 +49,18 @@ def save_tiny_gemma3(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def save_word_tokenizer(folder: Path, vocab_size: int = 512) -> None:
-    """A word-level tokenizer with ``vocab_size`` entries, so the tiny folders load like real models."""
+def save_word_tokenizer(folder: Path, vocab_size: int = 512, cjk_every: int = 0) -> None:
+    """A word-level tokenizer with ``vocab_size`` entries, so the tiny folders load like real models.
+
+    ``cjk_every``: every n-th word is written in CJK (a script the vocabulary rule drops).
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     special = ["<pad>", "<bos>", "<eos>", "<unk>"]
-    words = [f"w{i}" for i in range(vocab_size - len(special))]
+    words = [
+        f"字{i}" if cjk_every and i % cjk_every == 0 else f"w{i}" for i in range(vocab_size - len(special))
+    ]
     vocab = {tok: i for i, tok in enumerate(special + words)}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
