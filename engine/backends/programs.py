@@ -8,7 +8,8 @@ for the backend of the active composition:
     programs = ProgramsPerComposition(loaded, eager, quant="8da8w", build=True)
     backend, note = programs.backend_for(("task_autocomplete",), [folder])
 
-- a valid cached program is loaded once and kept;
+- a valid cached program is loaded once and kept, up to ``max_loaded`` of them (each holds ~0.5-1 GB
+  on Gemma 270M); the least recently used one is dropped and reloaded from the cache when needed;
 - a missing one is built in the background (one build at a time: an export takes minutes and
   GBs of RAM), and the eager backend, whose peft layers hold the same composition, serves meanwhile;
 - a program that cannot be had (export failed, bad file) is not retried in this session; the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class ProgramsPerComposition:
         build: bool,
         threads: int | None = None,
         max_seq: int = 1024,
+        max_loaded: int = 2,
         cache: Any = None,
         progress: Callable | None = None,
         on_ready: Callable[[Composition], None] | None = None,
@@ -51,7 +54,8 @@ class ProgramsPerComposition:
         self.build, self.threads, self.progress, self.max_seq = build, threads, progress, max_seq
         self.cache = cache or ProgramCache()
         self.on_ready = on_ready  # called from the build thread when a program becomes usable
-        self._ready: dict[Composition, Any] = {}
+        self.max_loaded = max_loaded
+        self._ready: OrderedDict[Composition, Any] = OrderedDict()  # least recently used first
         self._failed: dict[Composition, str] = {}
         self._queue: list[tuple[Composition, list[Path]]] = []
         self._building: Composition | None = None
@@ -62,6 +66,7 @@ class ProgramsPerComposition:
         key = tuple(sorted(names))
         with self._lock:
             if key in self._ready:
+                self._ready.move_to_end(key)
                 return self._ready[key], ""
             if key in self._failed:
                 return self.eager, f"using eager PyTorch: {self._failed[key]}"
@@ -78,8 +83,7 @@ class ProgramsPerComposition:
                 self.eager,
                 f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile",
             )
-        with self._lock:
-            self._ready[key] = backend
+        self._keep(key, backend)
         return backend, ""
 
     @property
@@ -115,6 +119,13 @@ class ProgramsPerComposition:
 
         return ExecuTorchBackend(pte, threads=self.threads)
 
+    def _keep(self, key: Composition, backend: Any) -> None:
+        with self._lock:
+            self._ready[key] = backend
+            self._ready.move_to_end(key)
+            while len(self._ready) > self.max_loaded:
+                self._ready.popitem(last=False)  # still valid in the cache: reloaded on its next use
+
     def _fail(self, key: Composition, why: str) -> None:
         with self._lock:
             self._failed[key] = why
@@ -142,8 +153,8 @@ class ProgramsPerComposition:
             except KillahError as exc:
                 failed(exc)
                 return
+            self._keep(key, backend)
             with self._lock:
-                self._ready[key] = backend
                 self._building = None
             if self.on_ready is not None:
                 self.on_ready(key)

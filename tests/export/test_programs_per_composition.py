@@ -105,3 +105,31 @@ def test_engine_switches_program_with_the_mode_composition(
     assert engine.backend is engine.eager
     engine.run_to_text(engine.continue_text("w5 w6 w7 w8 w9"))
     assert engine.backend is program  # loaded once, kept
+
+
+def test_only_the_most_recently_used_programs_stay_loaded(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, program_cache, tmp_path
+):
+    import json
+    import shutil
+
+    from engine.export import preset, spec_for
+
+    loaded = load_model(tiny_gemma_dir)
+    cache = ProgramCache(tmp_path / "programs")
+    for folders in (gemma_adapters, gemma_adapters[:1]):  # file the same program under two compositions
+        spec = spec_for(loaded, preset("fp32"), folders, max_seq=128)
+        target = cache.path_for(spec, loaded.info.name)
+        shutil.copyfile(tiny_gemma_composed_fp32, target)
+        side = json.loads(tiny_gemma_composed_fp32.with_suffix(".json").read_text())
+        side.update(spec=spec.as_dict(), bytes=target.stat().st_size, mtime_ns=target.stat().st_mtime_ns)
+        target.with_suffix(".json").write_text(json.dumps(side))
+    programs = ProgramsPerComposition(
+        loaded, EagerBackend(loaded), quant="fp32", build=False, cache=cache, max_seq=128, max_loaded=1
+    )
+    first, _ = programs.backend_for(("persona", "task"), gemma_adapters)
+    second, _ = programs.backend_for(("persona",), gemma_adapters[:1])
+    assert first.name == second.name == "executorch" and first is not second
+    assert programs.ready == [("persona",)]  # the other one was dropped...
+    again, note = programs.backend_for(("persona", "task"), gemma_adapters)
+    assert again.name == "executorch" and note == "" and again is not first  # ...and reloaded from the cache
