@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -76,13 +76,7 @@ class EngineWorker(QObject):
 
     @Slot(int, str, str, object)
     def run(self, request_id: int, mode: str, text: str, token: Any) -> None:
-        if token.cancelled:
-            self.finished.emit(request_id, None)
-            return
-        if self.engine is None:
-            self.failed.emit(request_id, "The model is still loading.")
-            return
-        try:
+        def start() -> Iterator[str]:
             method = {"autocomplete": self.engine.complete, "continue": self.engine.continue_text,
                       "rephrase": self.engine.rephrase}[mode]
             kwargs: dict[str, Any] = {"cancel": token}
@@ -92,22 +86,22 @@ class EngineWorker(QObject):
             persona = self._persona(text) if mode != "rephrase" else None
             if persona is not None:
                 kwargs["persona"] = persona
-            # No cancel check here: the engine stops within one token, and the UI drops
-            # pieces of cancelled requests itself (signals already queued arrive anyway).
-            for piece in method(text, **kwargs):
-                self.piece.emit(request_id, piece)
-        except KillahError as exc:
-            self.failed.emit(request_id, str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - one failed request must not kill the thread
-            log.exception("request %s (%s) failed", request_id, mode)
-            self.failed.emit(request_id, f"Generation failed ({type(exc).__name__}: {exc}).")
-            return
-        self.finished.emit(request_id, getattr(self.engine, "last_stats", None))
+            return method(text, **kwargs)
+
+        self._serve(request_id, token, mode, "Generation", start)
 
     @Slot(int, str, str, object)
     def tidy(self, request_id: int, transcript: str, context: str, token: Any) -> None:
         """Engine.tidy_dictation: one checked piece (the model's line or the rule-based clean-up)."""
+        self._serve(
+            request_id, token, "dictation", "Tidying",
+            lambda: self.engine.tidy_dictation(transcript, context, cancel=token),
+        )
+
+    def _serve(
+        self, request_id: int, token: Any, what: str, action: str, start: Callable[[], Iterator[str]]
+    ) -> None:
+        """Stream one request's pieces; every outcome ends in exactly one finished or failed signal."""
         if token.cancelled:
             self.finished.emit(request_id, None)
             return
@@ -115,14 +109,16 @@ class EngineWorker(QObject):
             self.failed.emit(request_id, "The model is still loading.")
             return
         try:
-            for piece in self.engine.tidy_dictation(transcript, context, cancel=token):
+            # No cancel check here: the engine stops within one token, and the UI drops
+            # pieces of cancelled requests itself (signals already queued arrive anyway).
+            for piece in start():
                 self.piece.emit(request_id, piece)
         except KillahError as exc:
             self.failed.emit(request_id, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - one failed request must not kill the thread
-            log.exception("request %s (dictation) failed", request_id)
-            self.failed.emit(request_id, f"Tidying failed ({type(exc).__name__}: {exc}).")
+            log.exception("request %s (%s) failed", request_id, what)
+            self.failed.emit(request_id, f"{action} failed ({type(exc).__name__}: {exc}).")
             return
         self.finished.emit(request_id, getattr(self.engine, "last_stats", None))
 
