@@ -7,21 +7,10 @@ import shutil
 import time
 
 import pytest
+from program_files import copy_into
 
 from engine.errors import ModelError
 from engine.export import ProgramCache, preset, spec_for
-
-
-def _copy_into(cache: ProgramCache, source_pte, spec, model_name: str):
-    """Place a copy of a built program where ``cache`` looks for ``spec``, with a sidecar claiming that spec."""
-    target = cache.path_for(spec, model_name)
-    shutil.copyfile(source_pte, target)
-    side = json.loads(source_pte.with_suffix(".json").read_text())
-    side["spec"] = spec.as_dict()
-    side["bytes"] = target.stat().st_size
-    side["mtime_ns"] = target.stat().st_mtime_ns
-    target.with_suffix(".json").write_text(json.dumps(side))
-    return target
 
 
 def test_cache_reuses_a_built_program(tiny_llama, tiny_llama_fp32, program_cache):
@@ -47,7 +36,7 @@ def test_missing_program_is_reported(tiny_llama, tmp_path):
 def test_truncated_program_is_detected(tiny_llama, tiny_llama_fp32, tmp_path):
     cache = ProgramCache(tmp_path)
     spec = spec_for(tiny_llama, preset("fp32"), max_seq=128)
-    target = _copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
+    target = copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
     with open(target, "r+b") as fh:
         fh.truncate(target.stat().st_size // 2)
     with pytest.raises(ModelError, match="truncated"):
@@ -57,7 +46,7 @@ def test_truncated_program_is_detected(tiny_llama, tiny_llama_fp32, tmp_path):
 def test_program_built_for_another_base_model_is_refused(tiny_llama, tiny_llama_fp32, tmp_path):
     cache = ProgramCache(tmp_path)
     spec = spec_for(tiny_llama, preset("fp32"), max_seq=128)
-    target = _copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
+    target = copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
     side = json.loads(target.with_suffix(".json").read_text())
     side["spec"]["base_sha256"] = "0" * 64
     target.with_suffix(".json").write_text(json.dumps(side))
@@ -68,7 +57,7 @@ def test_program_built_for_another_base_model_is_refused(tiny_llama, tiny_llama_
 def test_corrupted_program_of_the_same_size_is_detected(tiny_llama, tiny_llama_fp32, tmp_path):
     cache = ProgramCache(tmp_path)
     spec = spec_for(tiny_llama, preset("fp32"), max_seq=128)
-    target = _copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
+    target = copy_into(cache, tiny_llama_fp32, spec, tiny_llama.info.name)
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
@@ -89,7 +78,7 @@ def test_engine_falls_back_to_eager_on_a_truncated_program(
     from engine.export import default_preset_for
 
     cache = ProgramCache(tmp_path / "programs")
-    target = _copy_into(
+    target = copy_into(
         cache,
         tiny_llama_fp32,
         spec_for(tiny_llama, preset(default_preset_for(tiny_llama))),
@@ -119,7 +108,7 @@ def test_engine_serves_from_a_valid_program(
     # The fp32 program stands in for the default preset (same model, exact outputs): the engine's
     # choice of program is what is tested here, the INT4 export itself in test_export_parity.py.
     cache = ProgramCache(tmp_path / "programs")
-    _copy_into(
+    copy_into(
         cache,
         tiny_llama_fp32,
         spec_for(tiny_llama, preset(default_preset_for(tiny_llama))),

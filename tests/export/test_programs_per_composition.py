@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from program_files import copy_into
 
 from engine.backends.eager import EagerBackend
 from engine.backends.programs import ProgramsPerComposition
@@ -69,7 +70,6 @@ def test_engine_switches_program_with_the_mode_composition(
     tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
 ):
     """continue = persona + task_continue has a program; autocomplete (no adapter here) has none."""
-    import json
     import shutil
 
     from engine.api import Engine
@@ -90,11 +90,7 @@ def test_engine_switches_program_with_the_mode_composition(
     spec = spec_for(
         loaded, preset(default_preset_for(loaded)), [assets / "adapters" / f.name for f in gemma_adapters]
     )
-    target = cache.path_for(spec, loaded.info.name)
-    shutil.copyfile(tiny_gemma_composed_fp32, target)
-    side = json.loads(tiny_gemma_composed_fp32.with_suffix(".json").read_text())
-    side.update(spec=spec.as_dict(), bytes=target.stat().st_size, mtime_ns=target.stat().st_mtime_ns)
-    target.with_suffix(".json").write_text(json.dumps(side))
+    copy_into(cache, tiny_gemma_composed_fp32, spec, loaded.info.name)
 
     engine = Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
     assert engine.backend.name == "eager" and "No ExecuTorch program" in engine.backend_note  # autocomplete
@@ -110,8 +106,6 @@ def test_engine_switches_program_with_the_mode_composition(
 def test_only_the_most_recently_used_programs_stay_loaded(
     tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, program_cache, tmp_path
 ):
-    import json
-    import shutil
 
     from engine.export import preset, spec_for
 
@@ -119,11 +113,7 @@ def test_only_the_most_recently_used_programs_stay_loaded(
     cache = ProgramCache(tmp_path / "programs")
     for folders in (gemma_adapters, gemma_adapters[:1]):  # file the same program under two compositions
         spec = spec_for(loaded, preset("fp32"), folders, max_seq=128)
-        target = cache.path_for(spec, loaded.info.name)
-        shutil.copyfile(tiny_gemma_composed_fp32, target)
-        side = json.loads(tiny_gemma_composed_fp32.with_suffix(".json").read_text())
-        side.update(spec=spec.as_dict(), bytes=target.stat().st_size, mtime_ns=target.stat().st_mtime_ns)
-        target.with_suffix(".json").write_text(json.dumps(side))
+        copy_into(cache, tiny_gemma_composed_fp32, spec, loaded.info.name)
     programs = ProgramsPerComposition(
         loaded, EagerBackend(loaded), quant="fp32", build=False, cache=cache, max_seq=128, max_loaded=1
     )

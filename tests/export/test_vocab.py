@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from program_files import copy_into
 from tiny_models import save_tiny_llama, save_word_tokenizer
 
 from engine.errors import ModelError
@@ -121,14 +122,11 @@ def test_pruned_program_has_its_own_cache_key(mixed_script_llama):
 
 
 def test_tampered_kept_ids_are_refused(mixed_script_llama, pruned_program, tmp_path):
-    import shutil
 
     cache = ProgramCache(tmp_path)
     spec = spec_for(mixed_script_llama, PRUNED_FP32, max_seq=128)
-    target = cache.path_for(spec, mixed_script_llama.info.name)
-    shutil.copyfile(pruned_program, target)
-    side = json.loads(pruned_program.with_suffix(".json").read_text())
-    side["mtime_ns"] = target.stat().st_mtime_ns
+    target = copy_into(cache, pruned_program, spec, mixed_script_llama.info.name)
+    side = json.loads(target.with_suffix(".json").read_text())
     side["keep_ids"][3] += 1
     target.with_suffix(".json").write_text(json.dumps(side))
     with pytest.raises(ModelError, match="kept token ids"):
@@ -138,7 +136,6 @@ def test_tampered_kept_ids_are_refused(mixed_script_llama, pruned_program, tmp_p
 def test_engine_loads_the_kept_ids_from_the_cache_entry(
     mixed_script_llama, pruned_program, tmp_path, monkeypatch
 ):
-    import shutil
 
     from engine.api import Engine
     from engine.export import default_preset_for, preset
@@ -146,11 +143,7 @@ def test_engine_loads_the_kept_ids_from_the_cache_entry(
     # The pruned fp32 program stands in for the default preset's program in the engine's cache.
     cache = ProgramCache(tmp_path / "programs")
     spec = spec_for(mixed_script_llama, preset(default_preset_for(mixed_script_llama)))
-    target = cache.path_for(spec, mixed_script_llama.info.name)
-    shutil.copyfile(pruned_program, target)
-    side = json.loads(pruned_program.with_suffix(".json").read_text())
-    side.update(spec=spec.as_dict(), mtime_ns=target.stat().st_mtime_ns)
-    target.with_suffix(".json").write_text(json.dumps(side))
+    copy_into(cache, pruned_program, spec, mixed_script_llama.info.name)
     monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path))
     engine = Engine(mixed_script_llama.info.folder, backend="executorch", threads=1, use_adapters=False)
     assert engine.backend.name == "executorch", engine.backend_note

@@ -177,27 +177,15 @@ def test_only_an_adapter_that_beats_the_base_and_the_shipped_one_is_shipped(tmp_
     assert sft_lora.should_ship(cfg, better)[0] is True
     (root / "adapters" / "task_x").mkdir(parents=True)
     (root / "adapters" / "task_x" / "adapter_model.safetensors").write_bytes(b"x")
-    register_artifact(
-        "task_x",
-        "lora_adapter",
-        [root / "adapters" / "task_x"],
-        "b",
-        "0" * 64,
-        metrics={**better, "heldout_completion_nll_adapter": 3.4},
-        root=root,
-    )
+    def ship_task_x(**metrics):
+        register_artifact("task_x", "lora_adapter", [root / "adapters" / "task_x"], "b", "0" * 64,
+                          metrics={**better, "heldout_completion_nll_adapter": 3.4, **metrics}, root=root)
+
+    ship_task_x()
     ship, why = sft_lora.should_ship(cfg, better)
     assert ship is False and "as good or better" in why
     # NLLs on another held-out set (other data) are not comparable: only the base decides.
     assert sft_lora.should_ship(cfg, better, data_desc="task=x; other data")[0] is True
-    register_artifact(
-        "task_x",
-        "lora_adapter",
-        [root / "adapters" / "task_x"],
-        "b",
-        "0" * 64,
-        metrics={**better, "heldout_completion_nll_adapter": 3.4, "heldout_set": "aaaa"},
-        root=root,
-    )
+    ship_task_x(heldout_set="aaaa")
     assert sft_lora.should_ship(cfg, {**better, "heldout_set": "aaaa"})[0] is False
     assert sft_lora.should_ship(cfg, {**better, "heldout_set": "bbbb"})[0] is True
