@@ -115,11 +115,12 @@ class Engine:
         if self.programs is None:
             return
         folders = self.adapters.folders(names) if self.adapters is not None else []
-        backend, self.backend_note = self.programs.backend_for(names, folders)
+        backend, note = self.programs.backend_for(names, folders)
         if backend is not self.backend:
             self.use_backend(backend)
-        if self.backend_note:
-            log.info(self.backend_note)
+        if note and note != self.backend_note:  # once per change, not on every keystroke's request
+            log.info(note)
+        self.backend_note = note
 
     # -- info -------------------------------------------------------------------
 

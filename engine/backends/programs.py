@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ class ProgramsPerComposition:
         self.max_loaded = max_loaded
         self._ready: OrderedDict[Composition, Any] = OrderedDict()  # least recently used first
         self._failed: dict[Composition, str] = {}
+        self._specs: dict[Composition, Any] = {}
         self._queue: list[tuple[Composition, list[Path]]] = []
         self._building: Composition | None = None
         self._lock = threading.Lock()
@@ -70,19 +72,18 @@ class ProgramsPerComposition:
                 return self._ready[key], ""
             if key in self._failed:
                 return self.eager, f"using eager PyTorch: {self._failed[key]}"
+            if key == self._building or any(k == key for k, _ in self._queue):
+                return self.eager, _building_note(key)  # no lookup per request while it is built
         ordered = [f for _, f in sorted(zip(names, folders, strict=True))]
         try:
-            spec = self._spec(ordered)
+            spec = self._spec(key, ordered)
             backend = self._load(self.cache.lookup(self.loaded, spec))
         except KillahError as exc:
             if not self.build:
                 self._fail(key, str(exc))
                 return self.eager, f"using eager PyTorch: {exc}"
             self._enqueue(key, ordered)
-            return (
-                self.eager,
-                f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile",
-            )
+            return self.eager, _building_note(key)
         self._keep(key, backend)
         return backend, ""
 
@@ -92,27 +93,26 @@ class ProgramsPerComposition:
             return list(self._ready)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no build is queued or running (tests, CLI)."""
-        done = threading.Event()
-
-        def poll() -> None:
-            while True:
-                with self._lock:
-                    if self._building is None and not self._queue:
-                        done.set()
-                        return
-                if done.wait(0.2):
-                    return
-
-        threading.Thread(target=poll, daemon=True).start()
-        return done.wait(timeout)
+        """Block until no build is queued or running (tests, CLI); False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._building is None and not self._queue:
+                    return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
 
     # -- internals --------------------------------------------------------------
 
-    def _spec(self, folders: list[Path]):
+    def _spec(self, key: Composition, folders: list[Path]):
+        """The composition's program spec, computed once: it hashes every adapter file (MBs each),
+        too slow for every request, and the loaded adapters do not change during a session."""
         from engine.export import spec_for
 
-        return spec_for(self.loaded, self.quant, folders, max_seq=self.max_seq)
+        if key not in self._specs:
+            self._specs[key] = spec_for(self.loaded, self.quant, folders, max_seq=self.max_seq)
+        return self._specs[key]
 
     def _load(self, pte: Path):
         from engine.backends.executorch import ExecuTorchBackend
@@ -167,13 +167,17 @@ class ProgramsPerComposition:
             self._next()
 
         try:
-            spec = self._spec(folders)
+            spec = self._spec(key, folders)
         except KillahError as exc:
             failed(exc)
             return
         self.cache.ensure_in_background(
             self.loaded, spec, ready, adapters=folders, on_error=failed, progress=self.progress
         )
+
+
+def _building_note(key: Composition) -> str:
+    return f"ExecuTorch program for {_label(key)} is being built; using eager PyTorch meanwhile"
 
 
 def _label(key: Composition) -> str:
