@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from engine import prompts
+from training.answer_lines import answer_lines
 from training.config import REPO
 from training.data.tasks import rephrase_sources
 
@@ -60,10 +61,6 @@ def negations(text: str) -> int:
     return len(_NEGATIONS.findall(text))
 
 
-def first_line(text: str) -> str:
-    return text.split("\n", 1)[0].strip()
-
-
 @torch.no_grad()
 def generate_paraphrases(
     loaded,
@@ -82,34 +79,21 @@ def generate_paraphrases(
     no_repeat_ngram bans every n-gram already in the prompt or the answer, as the engine's rephrase
     mode does (engine/modes.py): the source sentence is in the prompt, so a copy is impossible.
     """
-    tok, model = loaded.tokenizer, loaded.model
-    tok.padding_side = "left"
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    newline_ids = {i for s in ("\n", "\n\n") for i in tok(s, add_special_tokens=False)["input_ids"]}
-    stop = sorted(newline_ids | {tok.eos_token_id})
     torch.manual_seed(seed)
-    out: list[list[str]] = []
-    for i in range(0, len(sources), batch_size):
-        batch = [prompts.rephrase_prompt(s) for s in sources[i : i + batch_size]]
-        enc = tok(batch, return_tensors="pt", padding=True)
-        gen = model.generate(
-            **enc,
-            do_sample=True,
-            temperature=temperature,
-            min_p=min_p,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            no_repeat_ngram_size=no_repeat_ngram,
-            num_return_sequences=samples,
-            eos_token_id=stop,
-            pad_token_id=pad,
-        )
-        lines = [first_line(tok.decode(row, skip_special_tokens=True)) for row in gen[:, enc["input_ids"].shape[1] :]]
-        out.extend(lines[j : j + samples] for j in range(0, len(lines), samples))
-        if progress:
-            progress(len(out), len(sources))
-    return out
+    return answer_lines(
+        loaded,
+        [prompts.rephrase_prompt(s) for s in sources],
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        samples=samples,
+        progress=progress,
+        do_sample=True,
+        temperature=temperature,
+        min_p=min_p,
+        top_k=0,
+        top_p=1.0,
+        no_repeat_ngram_size=no_repeat_ngram,
+    )
 
 
 def filter_pairs(

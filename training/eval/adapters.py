@@ -258,31 +258,13 @@ def dictation_items(corpora, n: int, seed: int = 5) -> list[dict]:
     ]
 
 
-def _line_ids(tok) -> list[int]:
-    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
-    for nl in ("\n", "\n\n"):
-        enc = tok(nl, add_special_tokens=False)["input_ids"]
-        if len(enc) == 1:
-            ids.add(enc[0])
-    return sorted(ids)
-
-
-@torch.no_grad()
 def dictation_outputs(loaded, items: list[dict], batch_size: int = 8, max_new_tokens: int = 64) -> list[str]:
     """The model's answer line for each item, greedy (as Mode.DICTATION decodes)."""
-    tok, model = loaded.tokenizer, loaded.model
-    tok.padding_side = "left"
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    stops = _line_ids(tok)
-    out = []
-    for i in range(0, len(items), batch_size):
-        batch = [prompts.dictation_prompt(it["transcript"], it["context"]) for it in items[i : i + batch_size]]
-        enc = tok(batch, return_tensors="pt", padding=True)
-        gen = model.generate(
-            **enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=stops
-        )
-        out += [tok.decode(r, skip_special_tokens=True).split("\n")[0].strip() for r in gen[:, enc["input_ids"].shape[1] :]]
-    return out
+    from training.answer_lines import answer_lines
+
+    batch = [prompts.dictation_prompt(it["transcript"], it["context"]) for it in items]
+    lines = answer_lines(loaded, batch, batch_size=batch_size, max_new_tokens=max_new_tokens, do_sample=False)
+    return [answers[0] for answers in lines]
 
 
 def cased_wer(refs: list[str], hyps: list[str]) -> float:
