@@ -42,6 +42,28 @@ def freeze_lora_a(model) -> int:
     return frozen
 
 
+def stacked_peft_model(base, below: list[tuple[str, Path]], config, adapter_name: str = "default"):
+    """A new trainable adapter on top of shipped ones that stay active and frozen.
+
+    ``below``: (name, peft folder) of the adapters the new one will be composed with at run time
+    (e.g. persona under task_continue). Training the new adapter through their summed deltas
+    teaches it what they do not already do, instead of learning the same shift twice: two
+    adapters trained alone on overlapping data overshoot when their deltas are added.
+    """
+    from peft import PeftModel
+
+    (first, first_dir), *rest = below
+    model = PeftModel.from_pretrained(base, str(first_dir), adapter_name=first, is_trainable=False)
+    for name, folder in rest:
+        model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+    model.add_adapter(adapter_name, config)
+    model.base_model.set_adapter([name for name, _ in below] + [adapter_name])
+    # set_adapter marks every active adapter trainable: keep only the new one so.
+    for pname, param in model.named_parameters():
+        param.requires_grad_(f".{adapter_name}." in pname and "lora_" in pname)
+    return model
+
+
 def count_trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

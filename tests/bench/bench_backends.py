@@ -4,7 +4,10 @@
 
 Each backend runs in its own subprocess (clean peak RSS): time to first token,
 prefill and decode tok/s (greedy, same token ids for all), peak RSS, and
-perplexity on held-out Austen text (Persuasion). llama.cpp runs the model's own
+perplexity on held-out Austen text (Persuasion): over the first 512 tokens (the
+figure of earlier runs) and over all ``--ppl-chunks`` chunks of 512 tokens, each
+starting with BOS (~2,500 tokens: a 512-token figure moves by +-1 % between
+quantization schemes that differ by less than that over more text). llama.cpp runs the model's own
 Q4 GGUF through llama-cpp-python and is skipped, with the reason, when that
 package is absent. Ratios are printed against llama.cpp, measured in the same run.
 
@@ -42,16 +45,41 @@ FALLBACK_TEXT = (
 ) * 4
 
 
-def held_out_text() -> tuple[str, str, str]:
-    """(prompt text, perplexity text, where they come from)."""
+def held_out_text() -> tuple[str, str, str, str]:
+    """(prompt text, first perplexity text, more perplexity text, where they come from)."""
     try:
         from training.data.corpora import load_corpus
 
         paragraphs = [p for p in load_corpus("austen")["Persuasion"][40:] if len(p) > 200]
-        return " ".join(paragraphs[:3]), "\n\n".join(paragraphs[3:12]), "Austen, Persuasion (janeaustenr)"
+        return (
+            " ".join(paragraphs[:3]),
+            "\n\n".join(paragraphs[3:12]),
+            "\n\n".join(paragraphs[12:90]),
+            "Austen, Persuasion (janeaustenr)",
+        )
     except Exception as exc:  # noqa: BLE001 - the corpus needs apt; the bench must still run
         print(f"(Austen corpus unavailable: {exc}; using an embedded passage)")
-        return FALLBACK_TEXT[:900], FALLBACK_TEXT, "Austen, Persuasion ch. 1 (embedded)"
+        return FALLBACK_TEXT[:900], FALLBACK_TEXT, FALLBACK_TEXT * 4, "Austen, Persuasion ch. 1 (embedded)"
+
+
+def perplexity_chunks(tok, first: str, more: str, tokens: int, chunks: int) -> list[list[int]]:
+    """The first ``tokens`` tokens of ``first`` (with BOS), then ``chunks - 1`` more of ``more``, each led by BOS."""
+    out = [tok(first)["input_ids"][:tokens]]
+    rest = tok(more, add_special_tokens=False)["input_ids"]
+    step = tokens - 1
+    for i in range(chunks - 1):
+        piece = rest[i * step : (i + 1) * step]
+        if len(piece) < 2:
+            break
+        out.append([tok.bos_token_id, *piece] if tok.bos_token_id is not None else piece)
+    return out
+
+
+def _ppl_result(nll_per_chunk: list[tuple[float, int]]) -> dict:
+    """{"ppl": over all chunks, "ppl_first": over the first} from (summed NLL, predicted tokens) per chunk."""
+    total, count = sum(n for n, _ in nll_per_chunk), sum(c for _, c in nll_per_chunk)
+    first, first_count = nll_per_chunk[0]
+    return {"ppl": math.exp(total / count), "ppl_first": math.exp(first / first_count), "ppl_tokens": count}
 
 
 # ---------------------------------------------------------------- workers (one per subprocess)
@@ -109,15 +137,18 @@ def run_torch_backend(kind: str, job: dict) -> dict:
     result = _timed_decode(step, lambda: backend.forward_tokens(prompt, 0), job["decode_tokens"], argmax)
     result["gen_rss_mb"] = _peak_rss_mb()
     t0 = time.perf_counter()
-    if kind.startswith("eager"):
-        # One teacher-forced pass with every position's logits (the backend API returns only the last).
-        ids = torch.tensor([job["ppl_ids"]])
-        with torch.inference_mode():
-            logits = backend.model(input_ids=ids).logits[0].float()
-        nll = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:])
-        result["ppl"] = math.exp(float(nll))
-    else:
-        result["ppl"] = perplexity(backend, job["ppl_ids"])
+    per_chunk = []
+    for chunk in job["ppl_chunks"]:
+        if kind.startswith("eager"):
+            # One teacher-forced pass with every position's logits (the backend API returns only the last).
+            ids = torch.tensor([chunk])
+            with torch.inference_mode():
+                logits = backend.model(input_ids=ids).logits[0].float()
+            nll = float(torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:], reduction="sum"))
+        else:
+            nll = math.log(perplexity(backend, chunk)) * (len(chunk) - 1)
+        per_chunk.append((nll, len(chunk) - 1))
+    result.update(_ppl_result(per_chunk))
     result["ppl_s"] = time.perf_counter() - t0
     return result
 
@@ -148,13 +179,15 @@ def run_llama_cpp(job: dict) -> dict:
     llm = Llama(
         job["gguf"], n_ctx=2048, n_threads=n, n_threads_batch=n, n_batch=512, logits_all=True, verbose=False
     )
-    ids = job["ppl_ids"]
-    llm.eval(ids)
-    scores = np.asarray(llm.scores[: len(ids)], dtype=np.float64)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    nll = -np.mean([logp[i, ids[i + 1]] for i in range(len(ids) - 1)])
-    result["ppl"] = float(math.exp(nll))
+    per_chunk = []
+    for ids in job["ppl_chunks"]:
+        llm.reset()
+        llm.eval(ids)
+        scores = np.asarray(llm.scores[: len(ids)], dtype=np.float64)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        per_chunk.append((-float(sum(logp[i, ids[i + 1]] for i in range(len(ids) - 1))), len(ids) - 1))
+    result.update(_ppl_result(per_chunk))
     result["ppl_s"] = time.perf_counter() - t0
     return result
 
@@ -202,7 +235,8 @@ def main() -> None:
     p.add_argument("--model", default="gemma3-270m")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--decode-tokens", type=int, default=64)
-    p.add_argument("--ppl-tokens", type=int, default=512)
+    p.add_argument("--ppl-tokens", type=int, default=512, help="tokens per perplexity chunk")
+    p.add_argument("--ppl-chunks", type=int, default=5, help="chunks (the first is the 512-token text of earlier runs)")
     p.add_argument("--pte", action="append", default=[], help="ExecuTorch program(s) to measure (label=path)")
     p.add_argument(
         "--preset", action="append", default=[], help="measure the cached program of this preset (repeatable)"
@@ -222,9 +256,10 @@ def main() -> None:
 
     loaded = load_model(args.model)
     tok = loaded.tokenizer
-    prompt_text, ppl_text, source = held_out_text()
+    prompt_text, ppl_first, ppl_more, source = held_out_text()
     prompt_ids = tok(prompt_text)["input_ids"][:256]
-    ppl_ids = tok(ppl_text)["input_ids"][: args.ppl_tokens]
+    ppl_chunks = perplexity_chunks(tok, ppl_first, ppl_more, args.ppl_tokens, args.ppl_chunks)
+    n_ppl = sum(len(c) - 1 for c in ppl_chunks)
     programs = dict(item.split("=", 1) for item in args.pte)
     if not programs:
         for name in args.preset or list(dict.fromkeys([DEFAULT_PRESET, "8da8w"])):
@@ -237,7 +272,7 @@ def main() -> None:
         "threads": args.threads,
         "decode_tokens": args.decode_tokens,
         "prompt_ids": prompt_ids,
-        "ppl_ids": ppl_ids,
+        "ppl_chunks": ppl_chunks,
         "gguf": str(source_model.path) if source_model.kind != "hf" else None,
     }
     del loaded
@@ -256,7 +291,7 @@ def main() -> None:
     load = os.getloadavg()
     print(
         f"model {args.model}, {args.threads} thread(s), prompt {len(prompt_ids)} tokens, "
-        f"greedy decode {args.decode_tokens}, perplexity on {len(ppl_ids)} tokens of {source}"
+        f"greedy decode {args.decode_tokens}, perplexity on {n_ppl} tokens ({len(ppl_chunks)} chunks) of {source}"
     )
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load[0]:.1f} at start\n")
     results: dict[str, dict | str] = {}
@@ -275,7 +310,7 @@ def main() -> None:
     n_prompt = len(prompt_ids)
     header = (
         f"{'backend':<28}{'TTFT ms':>9}{'prefill tok/s':>15}{'decode tok/s':>14}"
-        f"{'RSS gen MB':>12}{'RSS all MB':>12}{'ppl':>9}"
+        f"{'RSS gen MB':>12}{'RSS all MB':>12}{'ppl 512':>9}{'ppl all':>9}"
     )
     print("\n" + header + "\n" + "-" * len(header))
     rows = {}
@@ -290,11 +325,12 @@ def main() -> None:
             "gen_rss_mb": r["gen_rss_mb"],  # peak while generating
             "peak_rss_mb": r["peak_rss_mb"],  # peak including the perplexity pass
             "ppl": r["ppl"],
+            "ppl_first": r["ppl_first"],
         }
         rows[kind] = row
         print(
             f"{kind:<28}{row['ttft_ms']:>9.0f}{row['prefill_tps']:>15.1f}{row['decode_tps']:>14.1f}"
-            f"{row['gen_rss_mb']:>12.0f}{row['peak_rss_mb']:>12.0f}{row['ppl']:>9.2f}"
+            f"{row['gen_rss_mb']:>12.0f}{row['peak_rss_mb']:>12.0f}{row['ppl_first']:>9.2f}{row['ppl']:>9.2f}"
         )
     ref = rows.get("llama.cpp")
     for kind, row in rows.items():
@@ -318,7 +354,8 @@ def main() -> None:
                     "threads": args.threads,
                     "prompt_tokens": n_prompt,
                     "decode_tokens": args.decode_tokens,
-                    "ppl_tokens": len(ppl_ids),
+                    "ppl_tokens": n_ppl,
+                    "ppl_chunks": len(ppl_chunks),
                     "rows": rows,
                     "errors": {k: v for k, v in results.items() if isinstance(v, str)},
                     "load": [load[0], load_end[0]],

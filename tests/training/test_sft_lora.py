@@ -104,6 +104,27 @@ def test_freezing_a_keeps_the_a_matrices_at_their_init(tmp_path):
     assert metrics["trainable_params"] < 2_000_000  # r=4 all-linear with A frozen on SmolLM2: ~0.5M (B only)
 
 
+def test_an_adapter_stacked_on_a_shipped_one_trains_alone_and_records_what_it_sits_on(tmp_path):
+    from safetensors.torch import load_file
+
+    sft_lora.run(_tiny("persona", tmp_path, "persona.soft_tokens=false"))
+    persona = artifact("persona", root=tmp_path / "assets")
+    metrics = sft_lora.run(
+        _tiny("task_continue", tmp_path, "lora.stack_on=[persona]", "train.lr=1e-2", "run_dir=" + str(tmp_path / "r2"))
+    )
+    # Scored against the composition below it as well as the bare base.
+    assert metrics["heldout_completion_nll_below"] > 0 and metrics["heldout_completion_nll_base"] > 0
+    assert metrics["heldout_completion_nll_below"] != metrics["heldout_completion_nll_base"]
+    task = artifact("task_continue", root=tmp_path / "assets")
+    weights = next(f.sha256 for f in persona.files if f.path.endswith(".safetensors"))
+    assert task.extra["stack_on"] == {"persona": weights}
+    assert "trained on top of persona (frozen, active)" in task.data
+    # Only the new adapter was trained and saved: the one below stayed frozen.
+    saved = load_file(str(task.folder / "adapter_model.safetensors"))
+    assert metrics["trainable_params"] == sum(v.numel() for v in saved.values())
+    assert any(v.abs().max() > 0 for k, v in saved.items() if "lora_B" in k)
+
+
 def test_overrides_parse_as_yaml_and_reach_nested_keys():
     cfg = apply_overrides({"train": {"lr": 1.0}}, ["train.lr=3e-4", "lora.r=8", "data.corpora=[austen]"])
     assert (

@@ -23,6 +23,18 @@ def test_autocomplete_prompt_is_the_engines_and_ends_after_a_word():
     assert tasks.autocomplete_examples(CORPORA, "train", 30, seed=2) != examples
 
 
+def test_text_targets_run_on_across_paragraphs_in_the_prompts_format():
+    text = tasks.autocomplete_examples(["austen"], "train", 20, seed=3, rest="text")
+    paragraphs = {p for book in tasks.corpus_part(["austen"], "train")["austen"].values() for p in book}
+    for e in text:
+        assert e.prompt[-1] != " " and e.completion.startswith(" ") and len(e.completion) <= 1500
+        # After the rest of the cursor's paragraph come the book's next paragraphs, whole and in
+        # order, joined by the blank line the prompt puts between paragraphs (the last may be cut).
+        following = e.completion.split("\n\n")[1:-1]
+        assert all(p in paragraphs for p in following)
+    assert sum(len(e.completion.split("\n\n")) >= 3 for e in text) >= 15
+
+
 def test_continue_prompt_is_a_passage_ending_with_a_paragraph_break():
     examples = tasks.continue_examples(["austen"], "train", 10, seed=0)
     for e in examples:

@@ -91,6 +91,10 @@ def autocomplete_examples(
     is the raw text before the cursor, so every later word end in that completion is itself an
     autocomplete query: one example then supervises a few dozen cursor positions instead of a
     handful, for the same prompt cost.
+
+    rest="text": the completion runs on across paragraph breaks (formatted as the prompt formats
+    them) until the recipe's token budget, so every example fills that budget with supervised
+    cursor positions: the cheapest way to show the adapter a large share of the books.
     """
     rng = random.Random(seed)
     books = corpus_part(corpora, part)
@@ -110,18 +114,19 @@ def autocomplete_examples(
             continue
         cut = rng.randrange(2, len(words))  # at least two words typed, at least one left
         ghost = words[cut:]
-        if rest == "paragraph":
+        if rest in ("paragraph", "text"):
             ghost += " ".join(sents[s_idx + 1 :]).split()  # the recipe truncates it to its token budget
         elif len(ghost) > max_rest_words:
             continue
         before = "\n\n".join(paras[max(0, i - context_paragraphs) : i])
         typed = " ".join([*sents[:s_idx], " ".join(words[:cut])])
         text = f"{before}\n\n{typed}" if before else typed
-        out.append(
-            Example(
-                prompts.autocomplete_prompt(text), " " + " ".join(ghost), f"{corpus}/{title}", AUTHORS[corpus]
-            )
-        )
+        completion = " " + " ".join(ghost)
+        if rest == "text":
+            # ~1,500 characters is more than any token budget used here; the recipe truncates.
+            following = paras[i + 1 : i + 8]
+            completion = "\n\n".join([completion, *following])[:1500]
+        out.append(Example(prompts.autocomplete_prompt(text), completion, f"{corpus}/{title}", AUTHORS[corpus]))
     return out
 
 

@@ -369,7 +369,9 @@ def evaluate(
         rows = [("base", ())]
         rows += [(n, (n,)) for n in (task, "persona") if n in have and (n == task or persona_alone)]
         # Unshipped candidates named after the task (e.g. task_autocomplete_v1 via --extra) run alone too.
-        rows += [(n, (n,)) for n in sorted(extra or {}) if n.startswith(task) and n != task]
+        candidates = [n for n in sorted(extra or {}) if n.startswith(task) and n != task]
+        rows += [(n, (n,)) for n in candidates]
+        rows += [(f"persona+{n}", ("persona", n)) for n in candidates if "persona" in have]
         if task in have and "persona" in have:
             rows.append((f"persona+{task}", ("persona", task)))
         return rows

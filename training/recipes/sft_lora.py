@@ -91,6 +91,9 @@ def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, st
     new, base = metrics["heldout_completion_nll_adapter"], metrics["heldout_completion_nll_base"]
     if base is not None and new >= base:
         return False, f"held-out NLL {new} does not beat the base's {base}"
+    below = metrics.get("heldout_completion_nll_below")
+    if below is not None and new >= below:
+        return False, f"held-out NLL {new} does not beat the adapters it is stacked on ({below})"
     from engine.manifest import load_manifest
 
     root = Path(out["manifest_root"]) if out.get("manifest_root") else None
@@ -104,6 +107,21 @@ def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, st
         if previous is not None and previous <= new:
             return False, f"the shipped {cfg['name']} is as good or better (held-out NLL {previous} <= {new})"
     return True, f"held-out NLL {new} beats the base's {base}"
+
+
+def stack_below(cfg: dict, loaded) -> list:
+    """The shipped adapters (manifest artifacts, verified, same base) named in ``lora.stack_on``."""
+    from engine.manifest import artifact
+
+    root = Path(cfg["output"]["manifest_root"]) if cfg["output"].get("manifest_root") else None
+    below = [artifact(name, root) for name in cfg["lora"].get("stack_on") or []]
+    for a in below:
+        a.require_base(loaded.info)
+    return below
+
+
+def weights_sha256(adapter) -> str:
+    return next(f.sha256 for f in adapter.files if f.path.endswith(".safetensors"))
 
 
 def heldout_fingerprint(rows: list[dict]) -> str:
@@ -157,15 +175,17 @@ def run(cfg: dict) -> dict:
     conditioning = attach_persona(cfg, train_rows, train_examples, loaded)
     attach_persona(cfg, val_rows, val_examples, loaded)
 
-    model = get_peft_model(
-        loaded.model,
-        lora.lora_config(
-            int(lora_cfg.get("r", 64)),
-            int(lora_cfg.get("alpha", 128)),
-            float(lora_cfg.get("dropout", 0.0)),
-            lora_cfg.get("target_modules", lora.ALL_LINEAR),
-        ),
+    peft_config = lora.lora_config(
+        int(lora_cfg.get("r", 64)),
+        int(lora_cfg.get("alpha", 128)),
+        float(lora_cfg.get("dropout", 0.0)),
+        lora_cfg.get("target_modules", lora.ALL_LINEAR),
     )
+    below = stack_below(cfg, loaded)
+    if below:
+        model = lora.stacked_peft_model(loaded.model, [(a.name, a.folder) for a in below], peft_config)
+    else:
+        model = get_peft_model(loaded.model, peft_config)
     if lora_cfg.get("freeze_a", False):
         lora.freeze_lora_a(model)
     trainable = lora.count_trainable(model)
@@ -222,10 +242,17 @@ def run(cfg: dict) -> dict:
     )
 
     wrapper.eval()
-    nll_base = None
+    nll_base = nll_below = None
     if cfg.get("eval_base", True) and is_main_process():
         with model.disable_adapter():
             nll_base = mean_completion_nll(wrapper, val_rows, pad_id)
+    if below and is_main_process():
+        # What the new adapter must improve on: the composition it is trained on top of.
+        model.base_model.set_adapter([a.name for a in below])
+        nll_below = mean_completion_nll(wrapper, val_rows, pad_id)
+        model.base_model.set_adapter([a.name for a in below] + ["default"])
+        for pname, param in model.named_parameters():
+            param.requires_grad_(".default." in pname and "lora_" in pname)
     trainer.train()
     wrapper.eval()
     metrics = {}
@@ -234,6 +261,7 @@ def run(cfg: dict) -> dict:
         metrics = {
             "heldout_completion_nll_base": round(nll_base, 4) if nll_base is not None else None,
             "heldout_completion_nll_adapter": round(nll_adapter, 4),
+            **({"heldout_completion_nll_below": round(nll_below, 4)} if nll_below is not None else {}),
             "heldout_examples": len(val_rows),
             "heldout_set": heldout_fingerprint(val_rows),
             "train_examples": len(train_rows),
@@ -255,6 +283,8 @@ def run(cfg: dict) -> dict:
             data_desc += f"; pairs: {data_cfg['pairs']}"
         if cfg["task"] == "autocomplete":
             data_desc += f"; ghost text = rest of the {data_cfg.get('rest', 'sentence')}"
+        if below:
+            data_desc += "; trained on top of " + " + ".join(f"{a.name} (frozen, active)" for a in below)
         ship, why = should_ship(cfg, metrics, data_desc)
         metrics_note = {"shipped": ship, "ship_decision": why}
         if not ship:  # keep the run's adapter for inspection, leave the shipped one alone
@@ -279,6 +309,8 @@ def run(cfg: dict) -> dict:
                 extra={
                     "lora": {k: lora_cfg.get(k) for k in ("r", "alpha", "target_modules", "freeze_a")},
                     "task": cfg["task"],
+                    # The adapters it was trained on top of, by content: retraining them invalidates it.
+                    **({"stack_on": {a.name: weights_sha256(a) for a in below}} if below else {}),
                 },
                 root=Path(cfg["output"]["manifest_root"]) if cfg["output"].get("manifest_root") else None,
             )
