@@ -345,6 +345,8 @@ def evaluate(
     extra: dict[str, str] | None = None,
     n_dictation: int = 32,
     n_whisper: int = 0,
+    composed: bool = True,
+    sentence_seed: int = 1,
 ) -> dict:
     from engine.adapters import AdapterRegistry
     from engine.manifest import load_manifest
@@ -371,9 +373,10 @@ def evaluate(
         # Unshipped candidates named after the task (e.g. task_autocomplete_v1 via --extra) run alone too.
         candidates = [n for n in sorted(extra or {}) if n.startswith(task) and n != task]
         rows += [(n, (n,)) for n in candidates]
-        rows += [(f"persona+{n}", ("persona", n)) for n in candidates if "persona" in have]
-        if task in have and "persona" in have:
-            rows.append((f"persona+{task}", ("persona", task)))
+        if composed and "persona" in have:
+            rows += [(f"persona+{n}", ("persona", n)) for n in candidates]
+            if task in have:
+                rows.append((f"persona+{task}", ("persona", task)))
         return rows
 
     # continue
@@ -406,7 +409,7 @@ def evaluate(
             per[label] = {"nll": round(continue_nll(loaded, pex, soft_for(pex, names)), 4)}
         results["persona"] = per
     # autocomplete
-    items = autocomplete_items(list(corpora), n_sentences)
+    items = autocomplete_items(list(corpora), n_sentences, seed=sentence_seed)
     auto = {}
     for label, names in configs("task_autocomplete") if "autocomplete" in only else []:
         registry.compose(names)
@@ -538,6 +541,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--merge", action="store_true", help="update the tasks run in an existing --out file")
     parser.add_argument("--extra", action="append", default=[], help="name=folder of an unshipped adapter")
+    parser.add_argument("--sentence-seed", type=int, default=1, help="which held-out sentences autocomplete uses")
+    parser.add_argument(
+        "--no-composed", action="store_true", help="skip the persona+task compositions (a larger set in the same time)"
+    )
     ns = parser.parse_args()
     extra = dict(item.split("=", 1) for item in ns.extra)
     results = evaluate(
@@ -550,6 +557,8 @@ def main() -> None:
         threads=ns.threads,
         n_dictation=ns.n_dictation,
         n_whisper=ns.n_whisper,
+        composed=not ns.no_composed,
+        sentence_seed=ns.sentence_seed,
     )
     if ns.merge and Path(ns.out).exists():
         merged = json.loads(Path(ns.out).read_text())
