@@ -57,11 +57,18 @@ def stacked_peft_model(base, below: list[tuple[str, Path]], config, adapter_name
     for name, folder in rest:
         model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
     model.add_adapter(adapter_name, config)
-    model.base_model.set_adapter([name for name, _ in below] + [adapter_name])
-    # set_adapter marks every active adapter trainable: keep only the new one so.
-    for pname, param in model.named_parameters():
-        param.requires_grad_(f".{adapter_name}." in pname and "lora_" in pname)
+    activate_stack(model, [name for name, _ in below], adapter_name)
     return model
+
+
+def activate_stack(model, below: list[str], adapter_name: str | None = "default") -> None:
+    """Make ``below`` (+ ``adapter_name``, unless None) the active adapters, only ``adapter_name`` trainable.
+
+    peft's set_adapter marks every active adapter trainable, so the ones below are frozen again here.
+    """
+    model.base_model.set_adapter([*below, adapter_name] if adapter_name else list(below))
+    for pname, param in model.named_parameters():
+        param.requires_grad_(adapter_name is not None and f".{adapter_name}." in pname and "lora_" in pname)
 
 
 def count_trainable(model) -> int:

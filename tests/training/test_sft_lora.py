@@ -107,6 +107,8 @@ def test_freezing_a_keeps_the_a_matrices_at_their_init(tmp_path):
 def test_an_adapter_stacked_on_a_shipped_one_trains_alone_and_records_what_it_sits_on(tmp_path):
     from safetensors.torch import load_file
 
+    from engine.export.compose import adapter_sha256
+
     sft_lora.run(_tiny("persona", tmp_path, "persona.soft_tokens=false"))
     persona = artifact("persona", root=tmp_path / "assets")
     metrics = sft_lora.run(
@@ -116,8 +118,7 @@ def test_an_adapter_stacked_on_a_shipped_one_trains_alone_and_records_what_it_si
     assert metrics["heldout_completion_nll_below"] > 0 and metrics["heldout_completion_nll_base"] > 0
     assert metrics["heldout_completion_nll_below"] != metrics["heldout_completion_nll_base"]
     task = artifact("task_continue", root=tmp_path / "assets")
-    weights = next(f.sha256 for f in persona.files if f.path.endswith(".safetensors"))
-    assert task.extra["stack_on"] == {"persona": weights}
+    assert task.extra["stack_on"] == {"persona": adapter_sha256(persona.folder)}
     assert "trained on top of persona (frozen, active)" in task.data
     # Only the new adapter was trained and saved: the one below stayed frozen.
     saved = load_file(str(task.folder / "adapter_model.safetensors"))

@@ -96,8 +96,7 @@ def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, st
         return False, f"held-out NLL {new} does not beat the adapters it is stacked on ({below})"
     from engine.manifest import load_manifest
 
-    root = Path(out["manifest_root"]) if out.get("manifest_root") else None
-    old = load_manifest(root).get(cfg["name"])
+    old = load_manifest(manifest_root(cfg)).get(cfg["name"])
     if old is not None and (
         old.metrics.get("heldout_set") == metrics.get("heldout_set")
         if "heldout_set" in old.metrics
@@ -113,15 +112,16 @@ def stack_below(cfg: dict, loaded) -> list:
     """The shipped adapters (manifest artifacts, verified, same base) named in ``lora.stack_on``."""
     from engine.manifest import artifact
 
-    root = Path(cfg["output"]["manifest_root"]) if cfg["output"].get("manifest_root") else None
-    below = [artifact(name, root) for name in cfg["lora"].get("stack_on") or []]
+    below = [artifact(name, manifest_root(cfg)) for name in cfg["lora"].get("stack_on") or []]
     for a in below:
         a.require_base(loaded.info)
     return below
 
 
-def weights_sha256(adapter) -> str:
-    return next(f.sha256 for f in adapter.files if f.path.endswith(".safetensors"))
+def manifest_root(cfg: dict) -> Path | None:
+    """The assets folder whose manifest.json the recipe reads and writes (None: the repo's)."""
+    root = cfg["output"].get("manifest_root")
+    return Path(root) if root else None
 
 
 def heldout_fingerprint(rows: list[dict]) -> str:
@@ -248,11 +248,9 @@ def run(cfg: dict) -> dict:
             nll_base = mean_completion_nll(wrapper, val_rows, pad_id)
     if below and is_main_process():
         # What the new adapter must improve on: the composition it is trained on top of.
-        model.base_model.set_adapter([a.name for a in below])
+        lora.activate_stack(model, [a.name for a in below], None)
         nll_below = mean_completion_nll(wrapper, val_rows, pad_id)
-        model.base_model.set_adapter([a.name for a in below] + ["default"])
-        for pname, param in model.named_parameters():
-            param.requires_grad_(".default." in pname and "lora_" in pname)
+        lora.activate_stack(model, [a.name for a in below])
     trainer.train()
     wrapper.eval()
     metrics = {}
@@ -294,6 +292,7 @@ def run(cfg: dict) -> dict:
         (run_dir / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows))
         metrics["adapter_bytes"] = sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file())
         if ship and cfg["output"].get("register", False):
+            from engine.export.compose import adapter_sha256
             from engine.manifest import register_artifact
 
             register_artifact(
@@ -310,9 +309,9 @@ def run(cfg: dict) -> dict:
                     "lora": {k: lora_cfg.get(k) for k in ("r", "alpha", "target_modules", "freeze_a")},
                     "task": cfg["task"],
                     # The adapters it was trained on top of, by content: retraining them invalidates it.
-                    **({"stack_on": {a.name: weights_sha256(a) for a in below}} if below else {}),
+                    **({"stack_on": {a.name: adapter_sha256(a.folder) for a in below}} if below else {}),
                 },
-                root=Path(cfg["output"]["manifest_root"]) if cfg["output"].get("manifest_root") else None,
+                root=manifest_root(cfg),
             )
         print(json.dumps({"done": cfg["name"], **metrics, **metrics_note}), flush=True)
     return metrics
