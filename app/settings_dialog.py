@@ -56,7 +56,7 @@ class SettingsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("Model (applies after restart):", holder)
-        self.fast_programs = QCheckBox("Build and use a faster INT4 program for each mode (in the background)")
+        self.fast_programs = QCheckBox("Build and use a faster INT8 program for each mode (in the background)")
         self.fast_programs.setToolTip(
             "The first use of a mode builds its program once (minutes, ~0.5 GB on disk in the cache); "
             "suggestions keep coming from the slower reference engine meanwhile. Applies after restart."

@@ -88,7 +88,7 @@ class Engine:
             self.generator.invalidate()
 
     def _start_executorch(self, *, wait: bool, progress: ProgressFn | None, threads: int | None) -> None:
-        """Serve each adapter composition from its cached INT4 program (``killah export`` builds them).
+        """Serve each adapter composition from its cached INT8 program (``killah export`` builds them).
 
         A program has its composition's adapters merged in, so each mode's composition has its own
         (engine/backends/programs.py); the backend is chosen again on every request.

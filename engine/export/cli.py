@@ -1,6 +1,6 @@
 """`killah export`: build (or find) the ExecuTorch program for a model and an adapter composition.
 
-killah export                                   # Gemma 3 270M, default INT4 preset
+killah export                                   # Gemma 3 270M, default INT8 preset (8da8w-enru)
 killah export -m smollm2-135m --quant 8da8w
 killah export --adapter assets/adapters/a --adapter assets/adapters/b --output /tmp/pushkin.pte
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 def add_export_parser(subparsers) -> argparse.ArgumentParser:
     from engine.export.config import DEFAULT_PRESET, PRESETS
 
-    p = subparsers.add_parser("export", help="build the ExecuTorch program (INT4, XNNPACK) for a model")
+    p = subparsers.add_parser("export", help="build the ExecuTorch program (INT8 by default, XNNPACK) for a model")
     p.add_argument("--model", "-m", default=None, help="embedded model name or a path (HF folder or .gguf)")
     p.add_argument(
         "--quant",

@@ -1,4 +1,4 @@
-"""Benchmark: ExecuTorch INT4 vs eager PyTorch (fp32, bf16) vs llama.cpp on the same model, prompt and threads.
+"""Benchmark: ExecuTorch INT8 (default preset) vs eager PyTorch (fp32, bf16) vs llama.cpp on the same model, prompt and threads.
 
     .venv/bin/python tests/bench/bench_backends.py [--model gemma3-270m] [--threads 1] [--preset NAME ...]
 

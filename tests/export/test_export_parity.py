@@ -1,4 +1,4 @@
-"""Exported programs compute what the eager model computes (fp32 exactly, INT4 within a perplexity margin)."""
+"""Exported programs compute what the eager model computes (fp32 exactly, INT8 within a perplexity margin)."""
 
 from __future__ import annotations
 

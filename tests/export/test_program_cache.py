@@ -106,7 +106,7 @@ def test_engine_serves_from_a_valid_program(
     from engine.modes import Mode
 
     # The fp32 program stands in for the default preset (same model, exact outputs): the engine's
-    # choice of program is what is tested here, the INT4 export itself in test_export_parity.py.
+    # choice of program is what is tested here, the INT8 export itself in test_export_parity.py.
     cache = ProgramCache(tmp_path / "programs")
     copy_into(
         cache,

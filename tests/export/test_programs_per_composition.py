@@ -84,7 +84,7 @@ def test_engine_switches_program_with_the_mode_composition(
             name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets
         )
     # The fp32 program of that composition, filed under the default preset's spec (the choice of
-    # program is tested here; the INT4 export itself in test_export_parity.py).
+    # program is tested here; the INT8 export itself in test_export_parity.py).
     monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
     cache = ProgramCache()
     spec = spec_for(
