@@ -29,8 +29,8 @@ def _default_min_p() -> dict[str, float]:
 class Settings:
     model: str = ""  # "" = the embedded default model; else a registry name or a folder/GGUF path
     # Serve each mode from its INT8 ExecuTorch program (8-bit weights, int8 activations) once it is
-    # built (minutes, in the background,
-    # on first use of the mode; docs/executorch.md); eager PyTorch until then, or always when off.
+    # built (minutes, in the background, on first use of the mode; docs/executorch.md); eager
+    # PyTorch until then, or always when off.
     fast_programs: bool = True
     autocomplete: bool = True
     debounce_ms: int = 150
