@@ -105,8 +105,14 @@ class AdapterRegistry:
                     raise
                 self.errors[name] = str(exc)
                 continue
-            self._load(name, art.folder)
-            self.adapters[name] = _Loaded(name, art.folder, dict(art.metrics))
+            try:
+                folder = self._load(name, art.folder)
+            except ArtifactError as exc:
+                if strict:
+                    raise
+                self.errors[name] = str(exc)
+                continue
+            self.adapters[name] = _Loaded(name, folder, dict(art.metrics))
             self._enabled[name] = True
         if self.peft_model is not None:
             self._apply(())  # start from the plain base
@@ -115,7 +121,11 @@ class AdapterRegistry:
 
     # -- loading --------------------------------------------------------------
 
-    def _load(self, name: str, folder: Path) -> None:
+    def _load(self, name: str, folder: Path) -> Path:
+        """Load one adapter; returns the peft folder it came from (a Bit-LoRA one is unpacked first)."""
+        from engine.bitlora import peft_folder
+
+        folder = peft_folder(folder)
         try:
             if self.peft_model is None:
                 from peft import PeftModel
@@ -130,14 +140,14 @@ class AdapterRegistry:
             raise ArtifactError(
                 f"The adapter {name!r} in {folder} could not be loaded: {type(exc).__name__}: {exc}"
             ) from exc
+        return folder
 
     def add_unshipped(self, name: str, folder: Path) -> None:
         """Load an adapter folder that is not in the manifest (evaluating a candidate before shipping it).
         No sha256 or base check: never used by the engine itself."""
         if name in self.adapters:
             raise ArtifactError(f"An adapter named {name!r} is already loaded.")
-        self._load(name, Path(folder))
-        self.adapters[name] = _Loaded(name, Path(folder), {"unshipped": True})
+        self.adapters[name] = _Loaded(name, self._load(name, Path(folder)), {"unshipped": True})
         self._enabled[name] = True
         self._active = None  # peft activates a newly loaded adapter: re-apply on the next call
         self._layers_on = True

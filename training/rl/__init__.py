@@ -1,0 +1,1 @@
+"""Reinforcement learning pieces for style rewriting (rewards, dropout)."""
