@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from engine import prompts
-from training.data.corpora import load_corpus, split_by_title
+from training.data.corpora import SOURCES, assert_trainable, load_corpus, split_by_title
 
 # Sentence ends: . ! ? followed by optional closing quotes, then space or end.
 _SENTENCE = re.compile(r".+?(?:[.!?]+[\"'”’)]*(?=\s|$)|$)", re.DOTALL)
@@ -57,13 +57,20 @@ def sentences(paragraph: str) -> list[str]:
 
 
 def corpus_part(names: Iterable[str], part: str) -> dict[str, dict[str, list[str]]]:
-    """{corpus: {title: paragraphs}} for the 'train', 'val' or 'test' part of each book."""
+    """{corpus: {title: paragraphs}} for the 'train', 'val' or 'test' part of each book.
+
+    Every training example is built from a 'train' part, so this is where held-out
+    writers are refused (``corpora.HeldOutError``).
+    """
+    names = list(names)
+    if part == "train":
+        assert_trainable(names)
     return {
         name: split_by_title(load_corpus(name), fractions=SPLIT_FRACTIONS)[PART_INDEX[part]] for name in names
     }
 
 
-AUTHORS = {"austen": "Jane Austen", "moby_dick": "Herman Melville", "reuters": "Reuters"}
+AUTHORS = {name: source.author for name, source in SOURCES.items()}
 
 
 def _usable(paragraph: str, min_words: int = 8) -> bool:
