@@ -2,13 +2,17 @@
 
 Each editor session owns one entry in ``data_dir()/autosave/``:
 
-    <session>.json   {"path": original file or null, "text": ..., "saved_at": unix time}
-    <session>.lock   a QLockFile held while the session runs
+    <session>.json        {"path": original file or null, "text": ..., "saved_at": unix time}
+    <session>.quick.json  the same, written within ~0.3 s of an edit without fsync
+    <session>.lock        a QLockFile held while the session runs
 
-The JSON is written atomically (temp file, fsync, rename), so a kill -9 in the
-middle of an autosave leaves the previous one. At start, entries whose lock is
-no longer held (their process died) are offered for recovery. A clean save or
-an explicit "discard" removes the session's entry.
+Both JSON files are written atomically (temp file, rename), so a kill -9 in the
+middle of an autosave leaves the previous one. The quick file bounds what a crash
+or kill -9 can lose to a fraction of a second of typing and never waits for the
+disk; the .json is fsynced every few seconds, so a power cut loses at most those
+seconds (it may truncate the quick file, never the .json). At start, sessions whose
+lock is no longer held (their process died) are offered for recovery, with the
+newer of their two files. A clean save or an explicit "discard" removes both.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ class AutosaveStore:
     def _json_path(self, session: str) -> Path:
         return self.folder / f"{session}.json"
 
+    def _quick_path(self, session: str) -> Path:
+        return self.folder / f"{session}.quick.json"
+
     def _lock_path(self, session: str) -> Path:
         return self.folder / f"{session}.lock"
 
@@ -67,17 +74,23 @@ class AutosaveStore:
     def entry_path(self) -> Path:
         return self._json_path(self.session)
 
-    def save(self, text: str, path: str | None) -> None:
-        """Write this session's buffer (atomic). OSError propagates: the caller shows it."""
+    @property
+    def quick_path(self) -> Path:
+        return self._quick_path(self.session)
+
+    def save(self, text: str, path: str | None, durable: bool = True) -> None:
+        """Write this session's buffer (atomic; fsynced when ``durable``). OSError propagates: the caller shows it."""
         payload = {"path": path, "text": text, "saved_at": time.time(), "pid": os.getpid()}
-        write_json_atomic(self.entry_path, payload, private=True)  # the user's unsaved words: private
+        target = self.entry_path if durable else self.quick_path
+        write_json_atomic(target, payload, private=True, durable=durable)  # the user's unsaved words: private
 
     def discard(self) -> None:
         """The buffer is safe elsewhere (saved) or the user threw it away."""
-        try:
-            self.entry_path.unlink()
-        except FileNotFoundError:
-            pass
+        for entry in (self.entry_path, self.quick_path):
+            try:
+                entry.unlink()
+            except FileNotFoundError:
+                pass
 
     def close(self, keep: bool = False) -> None:
         """End of session: drop the entry unless ``keep``; release the lock."""
@@ -92,18 +105,27 @@ class AutosaveStore:
     # -- recovery -------------------------------------------------------------------
 
     def orphans(self) -> list[RecoveredBuffer]:
-        """Entries of sessions that died without saving, newest first."""
+        """Entries of sessions that died without saving (the newer of each one's two files), newest first."""
         found: list[RecoveredBuffer] = []
-        for entry in self.folder.glob("*.json"):
-            session = entry.stem
+        sessions = {entry.name.split(".", 1)[0] for entry in self.folder.glob("*.json")}
+        for session in sorted(sessions):
             if session == self.session or not self._owner_is_gone(session):
                 continue
-            try:
-                data = json.loads(entry.read_text(encoding="utf-8"))
-                found.append(RecoveredBuffer(session, data.get("path"), str(data["text"]), float(data["saved_at"])))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("autosave: unreadable entry %s (%s)", entry, exc)
+            readable = [r for r in map(self._read, (self._json_path(session), self._quick_path(session))) if r]
+            if readable:
+                found.append(max(readable, key=lambda r: r.saved_at))
         return sorted(found, key=lambda r: r.saved_at, reverse=True)
+
+    def _read(self, entry: Path) -> RecoveredBuffer | None:
+        if not entry.exists():
+            return None
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            session = entry.name.split(".", 1)[0]
+            return RecoveredBuffer(session, data.get("path"), str(data["text"]), float(data["saved_at"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # e.g. a quick file cut by a power loss
+            log.warning("autosave: unreadable entry %s (%s)", entry, exc)
+            return None
 
     def _owner_is_gone(self, session: str) -> bool:
         lock = QLockFile(str(self._lock_path(session)))
@@ -118,7 +140,8 @@ class AutosaveStore:
         self.forget(recovered)
 
     def forget(self, recovered: RecoveredBuffer) -> None:
-        for path in (self._json_path(recovered.session), self._lock_path(recovered.session)):
+        session = recovered.session
+        for path in (self._json_path(session), self._quick_path(session), self._lock_path(session)):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -473,7 +473,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
-        self.documents.timer.stop()
+        self.documents.stop_autosave()
         if self.dictation is not None and hasattr(self.dictation, "shutdown"):
             self.dictation.shutdown()
         self.assist.cancel()

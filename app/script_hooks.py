@@ -5,6 +5,9 @@ Only read when the variables are set; they never change behaviour otherwise.
     KILLAH_TEST_ANSWER=yes|no   answer every question with yes/no, show no dialog
                                 (messages are logged to stderr as "KILLAH-MESSAGE kind: title: text")
     KILLAH_TEST_TYPE=text       type ``text`` into the editor (real key events) after start
+    KILLAH_TEST_TYPE_CPS=10     ... at this many characters per second instead of all at once
+    KILLAH_TEST_TYPE_LOG=path   ... appending "<characters typed so far> <unix time>" per key to ``path``
+                                (the kill -9 recovery bench reads it to measure lost typing)
     KILLAH_TEST_DUMP=path       after start (and recovery, and typing) write the editor's state
                                 as JSON {"text", "title", "modified"} to ``path``
     KILLAH_TEST_QUIT=1          quit right after the dump (keeps the autosave, like a crash)
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
@@ -74,8 +78,15 @@ def run_test_script(window) -> None:
     def go() -> None:
         if text:
             window.editor.setFocus()
+            cps = float(os.environ.get("KILLAH_TEST_TYPE_CPS") or 0)
+            if cps > 0:
+                type_paced(window, text, cps, os.environ.get("KILLAH_TEST_TYPE_LOG"), then=finish)
+                return
             type_keys(window.editor, text)
             print(f"KILLAH-TYPED {len(text)}", file=sys.stderr, flush=True)
+        finish()
+
+    def finish() -> None:
         if dump:
             state = {
                 "text": window.editor.toPlainText(),
@@ -91,3 +102,27 @@ def run_test_script(window) -> None:
             QApplication.instance().exit(0)
 
     QTimer.singleShot(0, go)
+
+
+def type_paced(window, text: str, cps: float, log_path: str | None, then) -> None:
+    """Type ``text`` one key every 1/cps s through the event loop, as a person would; then ``then()``."""
+    log = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None  # closed by the last tick
+    timer = QTimer(window)
+    typed = 0
+
+    def tick() -> None:
+        nonlocal typed
+        if typed == len(text):
+            timer.stop()
+            if log is not None:
+                log.close()
+            print(f"KILLAH-TYPED {typed}", file=sys.stderr, flush=True)
+            then()
+            return
+        type_keys(window.editor, text[typed])
+        typed += 1
+        if log is not None:
+            log.write(f"{typed} {time.time():.4f}\n")  # line-buffered: in the kernel before the next key
+
+    timer.timeout.connect(tick)
+    timer.start(max(1, round(1000 / cps)))

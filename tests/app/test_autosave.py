@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -50,3 +51,36 @@ def test_closing_a_session_removes_its_entry_unless_kept(killah_home):
     store2.save("text", None)
     store2.close()
     assert not store2.entry_path.exists()
+
+
+def test_the_newer_of_a_dead_sessions_two_files_is_offered_and_a_torn_quick_file_is_skipped(killah_home):
+    dead = AutosaveStore(session="dead")
+    dead.save("durable words", None)
+    dead.save("durable words and quick ones", None, durable=False)
+    dead._lock.unlock()  # its process is gone, as after kill -9
+    me = AutosaveStore()
+    assert [o.text for o in me.orphans()] == ["durable words and quick ones"]
+    dead.quick_path.write_text('{"path": null, "te')  # a power cut tore the unsynced quick file
+    assert [o.text for o in me.orphans()] == ["durable words"]
+    dead.entry_path.unlink()
+    dead.save("killed before the first durable autosave", None, durable=False)
+    (orphan,) = me.orphans()
+    assert orphan.text == "killed before the first durable autosave"
+    me.adopt(orphan)
+    assert not dead.quick_path.exists() and me.orphans() == []
+    me.close()
+
+
+def test_continuous_typing_reaches_the_quick_autosave_within_a_second(qtbot, make_window):
+    from app.script_hooks import type_keys
+
+    window = make_window(None, load_model=False)
+    typed = "Never a pause: a debounced autosave would wait for one. " * 2
+    for ch in typed[:40]:  # 10 keys a second for 4 s, no pause longer than 0.1 s
+        type_keys(window.editor, ch)
+        qtbot.wait(100)
+    saved = json.loads(window.autosave.quick_path.read_text(encoding="utf-8"))["text"]
+    assert typed[:40].startswith(saved)
+    assert len(saved) >= 40 - 10, saved  # at most 1 s (10 keys) behind the keyboard
+    window.editor.document().setModified(False)  # saved elsewhere: both autosave files go
+    assert not window.autosave.quick_path.exists()
