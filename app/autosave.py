@@ -29,6 +29,7 @@ from PySide6.QtCore import QLockFile
 
 from app.files import write_json_atomic
 from engine import paths
+from engine.documents import shown_name
 
 log = logging.getLogger("killah.app")
 
@@ -42,7 +43,7 @@ class RecoveredBuffer:
 
     @property
     def title(self) -> str:
-        return Path(self.path).name if self.path else "Untitled"
+        return shown_name(self.path) if self.path else "Untitled"
 
 
 def autosave_dir() -> Path:

@@ -28,6 +28,7 @@ from engine.documents import (
     Document,
     DocumentError,
     read_document,
+    shown_name,
     write_document,
 )
 
@@ -87,7 +88,7 @@ class DocumentsService(QObject):
 
     @property
     def title(self) -> str:
-        return self.path.name if self.path else "Untitled"
+        return shown_name(self.path) if self.path else "Untitled"
 
     def set_autosave_interval(self, seconds: int) -> None:
         self.timer.start(max(1, int(seconds)) * 1000)
@@ -148,7 +149,7 @@ class DocumentsService(QObject):
             return None
         except Exception as exc:  # noqa: BLE001 - never a traceback for a bad file
             log.exception("opening %s failed", path)
-            self.prompter.error("Cannot open the document", f"{path.name}: unexpected error ({type(exc).__name__}).")
+            self.prompter.error("Cannot open the document", f"{shown_name(path)}: unexpected error ({type(exc).__name__}).")
             return None
         self._load_text(document.text)
         writable = path.suffix.lower() in SUPPORTED_SAVE
@@ -161,7 +162,7 @@ class DocumentsService(QObject):
         self.settings.add_recent(path)
         if document.warnings:
             title = "Check the encoding" if not document.encoding_confident else "Note"
-            self.prompter.warning(title, f"{path.name}: " + " ".join(document.warnings))
+            self.prompter.warning(title, f"{shown_name(path)}: " + " ".join(document.warnings))
         self.opened.emit(path, document)
         return document
 
@@ -173,7 +174,7 @@ class DocumentsService(QObject):
         if self.path.suffix.lower() == ".docx" and self.source_format == "docx" and not self._docx_confirmed:
             if not self.prompter.question(
                 "Save as plain paragraphs?",
-                f"Killah saves {self.path.name} as plain paragraphs: bold, headings and other formatting "
+                f"Killah saves {self.title} as plain paragraphs: bold, headings and other formatting "
                 "in it will be lost. Save anyway? (Choose No and use Save As to keep the original.)",
                 default_yes=False,
             ):
@@ -211,7 +212,7 @@ class DocumentsService(QObject):
             return False
         except Exception as exc:  # noqa: BLE001
             log.exception("saving %s failed", path)
-            self.prompter.error("Save failed", f"{path.name}: unexpected error ({type(exc).__name__}). "
+            self.prompter.error("Save failed", f"{shown_name(path)}: unexpected error ({type(exc).__name__}). "
                                 "Your text is still here.")
             self.autosave_now()
             return False

@@ -19,10 +19,17 @@ def write_json_atomic(
     not wait for the disk (an fsync took 115 ms here at worst on a quiet disk, more while other
     processes write). OSError propagates (the caller says why) and no temp file is left behind.
     """
+    text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name that is not valid UTF-8 comes surrogate-escaped from the OS; escaped as
+        # \udcXX it stays valid JSON and json.load gives back the very same str.
+        data = json.dumps(payload, indent=indent, ensure_ascii=True).encode("ascii")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=indent, ensure_ascii=False)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())

@@ -27,6 +27,7 @@ from app.prompter import Prompter
 from app.settings import Settings, load_settings, save_settings
 from app.settings_dialog import SettingsDialog
 from app.style_panel import StylePanel, StyleService
+from engine.documents import shown_path
 
 log = logging.getLogger("killah.app")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -404,7 +405,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent_files:
-            action = self.recent_menu.addAction(path)
+            action = self.recent_menu.addAction(shown_path(path))
             action.triggered.connect(lambda *_, p=path: self.documents.open(p))
         if not self.settings.recent_files:
             self.recent_menu.addAction("(none)").setEnabled(False)
@@ -423,7 +424,7 @@ class MainWindow(QMainWindow):
             return
         if self.prompter.question(
             "Learn your style from this folder?",
-            f"Killah can learn how you write from the documents in\n{folder}\n\n"
+            f"Killah can learn how you write from the documents in\n{shown_path(folder)}\n\n"
             "They are read on this computer only and never leave it. You can pause or delete this "
             "at any time in View → Style memory. Allow it for this folder?",
             default_yes=False,

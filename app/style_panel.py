@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.prompter import Prompter
 from engine.cancel import CancelToken  # noqa: E402
+from engine.documents import shown_name, shown_path
 
 log = logging.getLogger("killah.app")
 
@@ -173,6 +174,7 @@ class StylePanel(QDockWidget):
         self.service = service
         self.prompter = prompter
         self.paused = False
+        self._doc_paths: list[str] = []  # the tree's rows, as the OS names them
         body = QWidget()
         layout = QVBoxLayout(body)
         self.summary = QLabel("Loading…")
@@ -209,10 +211,13 @@ class StylePanel(QDockWidget):
         self.paused = paused
         self.pause_button.setText("Resume" if paused else "Pause")
         self.tree.clear()
-        for doc in documents:
-            item = QTreeWidgetItem([Path(doc.path).name, str(doc.n_paragraphs)])
-            item.setToolTip(0, doc.path)
-            item.setData(0, 256, doc.path)  # Qt.UserRole
+        # The paths stay in Python: a name that is not valid UTF-8 is surrogate-escaped text,
+        # which Qt cannot hold exactly; the tree shows it with U+FFFD and keeps the row number.
+        self._doc_paths = [doc.path for doc in documents]
+        for row, doc in enumerate(documents):
+            item = QTreeWidgetItem([shown_name(doc.path), str(doc.n_paragraphs)])
+            item.setToolTip(0, shown_path(doc.path))
+            item.setData(0, 256, row)  # Qt.UserRole
             self.tree.addTopLevelItem(item)
         state = "paused: nothing is indexed and no style is applied" if paused else "active"
         self.summary.setText(f"{len(documents)} documents, {paragraphs} paragraphs ({state}).")
@@ -232,7 +237,7 @@ class StylePanel(QDockWidget):
     def remove_selected(self) -> None:
         item = self.tree.currentItem()
         if item is not None:
-            self.service.remove(item.data(0, 256))
+            self.service.remove(self._doc_paths[item.data(0, 256)])
 
     def delete_all(self) -> None:
         if self.prompter.question(

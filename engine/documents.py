@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ SUPPORTED_OPEN = (".txt", ".md", ".rtf", ".docx", ".pdf")
 SUPPORTED_SAVE = (".txt", ".md", ".docx")
 
 # Larger than any manuscript (War and Peace is ~3 MB of text); checked with
-# stat() before reading, so a huge file is refused without being read.
+# stat() before reading, so a huge file is refused without being read, and again
+# while reading (a device or a growing file may claim a size of 0).
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 # Text files whose first 64 KiB hold more than this share of control bytes
@@ -64,32 +66,73 @@ class Document:
 def read_document(path: str | os.PathLike) -> Document:
     """Read a document of a supported format, or raise DocumentError saying why not."""
     path = Path(path)
-    fmt = _format_of(path, SUPPORTED_OPEN, "open")
+    _format_of(path, SUPPORTED_OPEN, "open")
+    return document_from_bytes(read_document_bytes(path), path.name)
+
+
+def read_document_bytes(path: str | os.PathLike, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or DocumentError saying why not.
+
+    Only what ``path`` resolves to being a regular file makes it a document: a named pipe
+    would block the open or the read forever, and a link to /dev/zero has stat size 0 yet
+    never ends. The type is checked before opening and again on the open descriptor (the
+    path may be swapped in between); the open is non-blocking, and the read stops at
+    ``limit + 1`` bytes whatever stat says.
+    """
+    path = Path(path)
+    name = shown_name(path)
     try:
-        size = path.stat().st_size
+        info = os.stat(path)
     except FileNotFoundError as exc:
-        raise DocumentError(f"{path.name}: the file does not exist.") from exc
+        raise DocumentError(f"{name}: the file does not exist.") from exc
     except OSError as exc:
-        raise DocumentError(f"{path.name}: cannot read the file ({_reason(exc)}).") from exc
-    if path.is_dir():
-        raise DocumentError(f"{path.name} is a folder, not a document.")
-    if size > MAX_DOCUMENT_BYTES:
-        raise DocumentError(
-            f"{path.name} is too large ({size / 2**20:.0f} MB); Killah opens documents up to "
-            f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MB."
-        )
+        raise DocumentError(f"{name}: cannot read the file ({_reason(exc)}).") from exc
+    _check_regular(info, name, limit)
     try:
-        if fmt in ("txt", "md"):
-            return _read_plain(path, fmt)
-        if fmt == "rtf":
-            return _read_rtf(path)
-        if fmt == "docx":
-            return _read_docx(path)
-        return _read_pdf(path)
-    except DocumentError:
-        raise
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise DocumentError(f"{path.name}: cannot read the file ({_reason(exc)}).") from exc
+        raise DocumentError(f"{name}: cannot read the file ({_reason(exc)}).") from exc
+    try:
+        _check_regular(os.fstat(fd), name, limit)
+        data = _read_at_most(fd, limit + 1)
+    except OSError as exc:
+        raise DocumentError(f"{name}: cannot read the file ({_reason(exc)}).") from exc
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise _too_large(name, None, limit)
+    return data
+
+
+def document_from_bytes(data: bytes, name: str) -> Document:
+    """Parse the bytes of a file called ``name`` (its suffix gives the format) into a Document.
+
+    Every failure is a DocumentError; this is what the fuzzing tests drive.
+    """
+    fmt = _format_of(Path(name), SUPPORTED_OPEN, "open")
+    shown = shown_name(name)
+    if fmt in ("txt", "md"):
+        return _read_plain(data, shown, fmt)
+    if fmt == "rtf":
+        return _read_rtf(data, shown)
+    if fmt == "docx":
+        return _read_docx(data, shown)
+    return _read_pdf(data, shown)
+
+
+def shown_name(path: str | os.PathLike) -> str:
+    """A file's name fit to show or store as text.
+
+    A name that is not valid UTF-8 arrives from the OS as surrogate-escaped text, which
+    Qt, SQLite and UTF-8 log files refuse; its undecodable bytes are shown as U+FFFD.
+    """
+    return shown_path(os.path.basename(os.fspath(path)))
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A whole path fit to show (see ``shown_name``)."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    return raw.decode("utf-8", "replace")
 
 
 def write_document(path: str | os.PathLike, text: str) -> None:
@@ -117,9 +160,8 @@ def split_paragraphs(text: str) -> list[str]:
 # ---------------------------------------------------------------- plain text
 
 
-def _read_plain(path: Path, fmt: str) -> Document:
-    data = path.read_bytes()
-    text, encoding, confident = decode_text_bytes(data, path.name)
+def _read_plain(data: bytes, name: str, fmt: str) -> Document:
+    text, encoding, confident = decode_text_bytes(data, name)
     warnings = [] if confident else [f"The character encoding was guessed ({encoding}); check the text."]
     if not text.strip():
         warnings.append("The document is empty.")
@@ -169,12 +211,11 @@ def _looks_binary(sample: bytes) -> bool:
 _ANSICPG = re.compile(rb"\\ansicpg(\d+)")
 
 
-def _read_rtf(path: Path) -> Document:
+def _read_rtf(data: bytes, name: str) -> Document:
     from striprtf.striprtf import rtf_to_text
 
-    data = path.read_bytes()
     if not data.lstrip().startswith(b"{\\rtf"):
-        raise DocumentError(f"{path.name} is not an RTF document (it does not start with {{\\rtf).")
+        raise DocumentError(f"{name} is not an RTF document (it does not start with {{\\rtf).")
     # RTF is 7-bit: non-ASCII arrives as \'xx escapes in the \ansicpg code page
     # (striprtf decodes those) or \uN escapes. Raw 8-bit bytes, written by some
     # tools, are decoded in the declared code page too.
@@ -191,7 +232,7 @@ def _read_rtf(path: Path) -> Document:
         text = rtf_to_text(data.decode(codepage, errors="replace"), encoding=codepage, errors="replace")
         warnings.append(f"Some characters could not be decoded as {codepage} and were replaced.")
     except Exception as exc:  # noqa: BLE001 - striprtf raises plain errors on malformed input
-        raise DocumentError(f"{path.name} is a damaged RTF document ({type(exc).__name__}).") from exc
+        raise DocumentError(f"{name} is a damaged RTF document ({type(exc).__name__}).") from exc
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         warnings.append("The document is empty.")
@@ -201,7 +242,7 @@ def _read_rtf(path: Path) -> Document:
 # ---------------------------------------------------------------- docx
 
 
-def _read_docx(path: Path) -> Document:
+def _read_docx(data: bytes, name: str) -> Document:
     import zipfile
 
     import docx
@@ -209,13 +250,13 @@ def _read_docx(path: Path) -> Document:
     from docx.table import Table
 
     try:
-        document = docx.Document(str(path))
+        document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise DocumentError(
-            f"{path.name} is not a valid .docx document (damaged or another format)."
+            f"{name} is not a valid .docx document (damaged or another format)."
         ) from exc
     except Exception as exc:  # noqa: BLE001 - lxml and zipfile raise many kinds on corrupt input
-        raise DocumentError(f"{path.name} is a damaged .docx document ({type(exc).__name__}).") from exc
+        raise DocumentError(f"{name} is a damaged .docx document ({type(exc).__name__}).") from exc
     lines: list[str] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
@@ -247,31 +288,31 @@ def _docx_bytes(text: str) -> bytes:
 _SENTENCE_END = tuple(".!?:;\"'”»)…")
 
 
-def _read_pdf(path: Path) -> Document:
+def _read_pdf(data: bytes, name: str) -> Document:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             # Owner-password-only PDFs open with the empty user password.
             try:
                 opened = reader.decrypt("")
             except (DependencyError, NotImplementedError) as exc:
-                raise DocumentError(f"{path.name} is password-protected (unsupported encryption).") from exc
+                raise DocumentError(f"{name} is password-protected (unsupported encryption).") from exc
             if not opened:
-                raise DocumentError(f"{path.name} is password-protected; remove the password and try again.")
+                raise DocumentError(f"{name} is password-protected; remove the password and try again.")
         pages = [page.extract_text() or "" for page in reader.pages]
     except DocumentError:
         raise
     except FileNotDecryptedError as exc:
-        raise DocumentError(f"{path.name} is password-protected; remove the password and try again.") from exc
+        raise DocumentError(f"{name} is password-protected; remove the password and try again.") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DocumentError(f"{path.name} is a damaged PDF ({type(exc).__name__}).") from exc
+        raise DocumentError(f"{name} is a damaged PDF ({type(exc).__name__}).") from exc
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on corrupt input
-        raise DocumentError(f"{path.name} is a damaged PDF ({type(exc).__name__}).") from exc
+        raise DocumentError(f"{name} is a damaged PDF ({type(exc).__name__}).") from exc
     if not any(page.strip() for page in pages):
-        raise DocumentError(f"{path.name} has no text layer (scanned?); Killah cannot read text from images.")
+        raise DocumentError(f"{name} has no text layer (scanned?); Killah cannot read text from images.")
     warnings = []
     empty = [str(i + 1) for i, page in enumerate(pages) if not page.strip()]
     if empty:
@@ -318,10 +359,45 @@ def _format_of(path: Path, allowed: tuple[str, ...], verb: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in allowed:
         raise DocumentError(
-            f"Killah cannot {verb} {suffix or 'files without an extension'} files ({path.name}); "
+            f"Killah cannot {verb} {suffix or 'files without an extension'} files ({shown_name(path)}); "
             f"supported: {', '.join(allowed)}."
         )
     return suffix[1:]
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
+
+
+def _check_regular(info: os.stat_result, name: str, limit: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((kind for is_kind, kind in _FILE_KINDS if is_kind(info.st_mode)), "not a regular file")
+        raise DocumentError(f"{name} is {kind}, not a document file; Killah opens only regular files.")
+    if info.st_size > limit:  # refused before a byte is read
+        raise _too_large(name, info.st_size, limit)
+
+
+def _too_large(name: str, size: int | None, limit: int) -> DocumentError:
+    """``size`` None: the read went past the limit although stat claimed less (a device, a growing file)."""
+    shown = f"{size / 2**20:.0f} MB" if size is not None else f"more than {limit / 2**20:.0f} MB"
+    return DocumentError(f"{name} is too large ({shown}); Killah opens documents up to {limit / 2**20:.0f} MB.")
+
+
+def _read_at_most(fd: int, count: int) -> bytes:
+    chunks: list[bytes] = []
+    left = count
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _reason(exc: OSError) -> str:
@@ -363,7 +439,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         _fsync_dir(folder)
     except OSError as exc:
         raise DocumentError(
-            f"Could not save {path.name}: {_reason(exc)}. The previous version is unchanged."
+            f"Could not save {shown_name(path)}: {_reason(exc)}. The previous version is unchanged."
         ) from exc
     finally:
         if tmp_name is not None:

@@ -26,7 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.documents import MAX_DOCUMENT_BYTES, SUPPORTED_OPEN, read_document
+from engine.documents import (
+    MAX_DOCUMENT_BYTES,
+    SUPPORTED_OPEN,
+    document_from_bytes,
+    read_document_bytes,
+    shown_name,
+)
 from engine.errors import DocumentError, KillahError
 from engine.persona.encoder import SentenceEncoder
 from engine.persona.store import PersonaStore
@@ -74,14 +80,6 @@ def _cancelled(cancel) -> bool:
     if callable(cancel):
         return bool(cancel())
     return bool(getattr(cancel, "cancelled", False))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def style_paragraphs(paragraphs: Iterable[str]) -> list[str]:
@@ -156,7 +154,7 @@ class PersonaIndexer:
                 report.status = "paused" if self.store.paused else "cancelled"
                 break
             if progress:
-                progress(f"indexing {path.name} ({n + 1}/{total})", n / max(total, 1))
+                progress(f"indexing {shown_name(path)} ({n + 1}/{total})", n / max(total, 1))
             try:
                 item = self._prepare(path, report)
             except KillahError as exc:
@@ -199,17 +197,18 @@ class PersonaIndexer:
         if record and record.mtime_ns == stat.st_mtime_ns and record.size == stat.st_size:
             report.unchanged.append(key)
             return None
-        if stat.st_size > MAX_DOCUMENT_BYTES:  # refuse before hashing 200 MB
-            raise DocumentError(f"{path.name} is too large ({stat.st_size / 2**20:.0f} MB).")
-        digest = _sha256(path)
+        # One capped read of a regular file (a pipe or a link to /dev/zero is refused here),
+        # hashed and parsed from memory: the file is opened once.
+        data = read_document_bytes(path, MAX_DOCUMENT_BYTES)
+        digest = hashlib.sha256(data).hexdigest()
         if record and record.sha256 == digest:
             self.store.touch_document(key, stat.st_mtime_ns, stat.st_size)
             report.unchanged.append(key)
             return None
-        document = read_document(path)
+        document = document_from_bytes(data, path.name)
         paragraphs = style_paragraphs(document.paragraphs)
         if not paragraphs:
-            raise DocumentError(f"{path.name} has no paragraphs of text to learn from (empty?).")
+            raise DocumentError(f"{shown_name(path)} has no paragraphs of text to learn from (empty?).")
         return _Pending(key, stat.st_mtime_ns, stat.st_size, digest, document.format, paragraphs)
 
     def _flush(self, pending: list[_Pending], report: IndexReport, cancel) -> bool:

@@ -67,6 +67,28 @@ class DocumentRecord:
     indexed_at: float
 
 
+def _db_path(path: str | os.PathLike) -> str | bytes:
+    """A path as SQLite stores it: text, or its raw bytes when it is not valid UTF-8.
+
+    ``os.listdir`` hands such names over surrogate-escaped, which sqlite3 refuses to encode;
+    the bytes are exact and ``_from_db`` turns them back into the same ``str``.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def _from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _record(row: tuple) -> DocumentRecord:
+    return DocumentRecord(row[0], _from_db(row[1]), *row[2:])
+
+
 def default_db_path() -> Path:
     return paths.data_dir() / DB_NAME
 
@@ -120,16 +142,16 @@ class PersonaStore:
     def grant_consent(self, path: Path) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO consent(path, granted_at) VALUES (?, ?)", (str(path), time.time())
+                "INSERT OR REPLACE INTO consent(path, granted_at) VALUES (?, ?)", (_db_path(path), time.time())
             )
 
     def revoke_consent(self, path: Path) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM consent WHERE path=?", (str(path),))
+            self._db.execute("DELETE FROM consent WHERE path=?", (_db_path(path),))
 
     def consented_paths(self) -> list[str]:
         with self._lock:
-            return [r[0] for r in self._db.execute("SELECT path FROM consent ORDER BY path")]
+            return [_from_db(r[0]) for r in self._db.execute("SELECT path FROM consent ORDER BY path")]
 
     def has_consent(self, path: Path) -> bool:
         """True when ``path`` is, or lies inside, a path the user allowed."""
@@ -138,15 +160,15 @@ class PersonaStore:
 
     def exclude(self, path: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO excluded(path) VALUES (?)", (path,))
+            self._db.execute("INSERT OR IGNORE INTO excluded(path) VALUES (?)", (_db_path(path),))
 
     def include(self, path: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM excluded WHERE path=?", (path,))
+            self._db.execute("DELETE FROM excluded WHERE path=?", (_db_path(path),))
 
     def is_excluded(self, path: str) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM excluded WHERE path=?", (path,)).fetchone() is not None
+            return self._db.execute("SELECT 1 FROM excluded WHERE path=?", (_db_path(path),)).fetchone() is not None
 
     # -- documents ------------------------------------------------------------
 
@@ -155,16 +177,16 @@ class PersonaStore:
             row = self._db.execute(
                 "SELECT id, path, mtime_ns, size, sha256, n_paragraphs, format, indexed_at "
                 "FROM documents WHERE path=?",
-                (path,),
+                (_db_path(path),),
             ).fetchone()
-        return DocumentRecord(*row) if row else None
+        return _record(row) if row else None
 
     def documents(self, under: Path | None = None) -> list[DocumentRecord]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, path, mtime_ns, size, sha256, n_paragraphs, format, indexed_at FROM documents ORDER BY path"
             ).fetchall()
-        records = [DocumentRecord(*r) for r in rows]
+        records = [_record(r) for r in rows]
         if under is not None:
             records = [r for r in records if Path(r.path) == under or Path(r.path).is_relative_to(under)]
         return records
@@ -172,7 +194,9 @@ class PersonaStore:
     def touch_document(self, path: str, mtime_ns: int, size: int) -> None:
         """Same content, new mtime (a `touch` or a save without changes): remember the new stat."""
         with self._lock:
-            self._db.execute("UPDATE documents SET mtime_ns=?, size=? WHERE path=?", (mtime_ns, size, path))
+            self._db.execute(
+                "UPDATE documents SET mtime_ns=?, size=? WHERE path=?", (mtime_ns, size, _db_path(path))
+            )
 
     def replace_document(
         self,
@@ -191,11 +215,11 @@ class PersonaStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("DELETE FROM documents WHERE path=?", (path,))
+                self._db.execute("DELETE FROM documents WHERE path=?", (_db_path(path),))
                 cur = self._db.execute(
                     "INSERT INTO documents(path, mtime_ns, size, sha256, n_paragraphs, format, indexed_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (path, mtime_ns, size, sha256, len(paragraphs), fmt, time.time()),
+                    (_db_path(path), mtime_ns, size, sha256, len(paragraphs), fmt, time.time()),
                 )
                 doc_id = int(cur.lastrowid)
                 self._db.executemany(
@@ -214,7 +238,7 @@ class PersonaStore:
 
     def remove_document(self, path: str) -> bool:
         with self._lock:
-            cur = self._db.execute("DELETE FROM documents WHERE path=?", (path,))
+            cur = self._db.execute("DELETE FROM documents WHERE path=?", (_db_path(path),))
             self.revision += 1
         return cur.rowcount > 0
 
@@ -263,13 +287,13 @@ class PersonaStore:
                 f"WHERE p.id IN ({marks})",
                 [int(i) for i in paragraph_ids],
             ).fetchall()
-        found = {r[0]: (r[1], r[2]) for r in rows}
+        found = {r[0]: (_from_db(r[1]), r[2]) for r in rows}
         return [found[i] for i in paragraph_ids if i in found]
 
     def iter_paragraph_texts(self, path: str) -> Iterator[str]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT p.text FROM paragraphs p JOIN documents d ON d.id = p.doc_id WHERE d.path=? ORDER BY p.ordinal",
-                (path,),
+                (_db_path(path),),
             ).fetchall()
         yield from (r[0] for r in rows)

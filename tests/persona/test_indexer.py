@@ -66,8 +66,8 @@ def test_unchanged_files_are_not_read_nor_embedded_again(memory, encoder, tmp_pa
     memory.add_folder(tmp_path / "docs")
     embedded = encoder.encoded
     reads = []
-    real_read = indexer_module.read_document
-    monkeypatch.setattr(indexer_module, "read_document", lambda p: reads.append(p) or real_read(p))
+    real_read = indexer_module.read_document_bytes
+    monkeypatch.setattr(indexer_module, "read_document_bytes", lambda p, *a: reads.append(p) or real_read(p, *a))
     report = memory.refresh()
     assert len(report.unchanged) == 5 and not report.indexed
     assert reads == [] and encoder.encoded == embedded
