@@ -138,7 +138,7 @@ CORPORA = {name: source.package for name, source in SOURCES.items()}
 HELD_OUT = ("debian_history", "gnu_standards", "devils_dictionary", "ru_debian_faq")
 
 # Bump when the paragraph re-flow changes, so cached json files are rebuilt.
-PARSE_VERSION = 3
+PARSE_VERSION = 5
 
 AUSTEN_TITLES = {
     "emma": "Emma",
@@ -481,7 +481,7 @@ def _load_shakespeare() -> dict[str, list[str]]:
     out = {}
     for path in sorted(plays.glob("*/*.md")):
         title, speeches = tf.play_speeches(path.read_text(encoding="utf-8"))
-        out[title or path.stem] = speeches
+        out[title or path.stem.replace("-", " ").title()] = speeches
     return out
 
 

@@ -138,7 +138,11 @@ _POD_BOILERPLATE = (
     "CREDITS",
 )
 _POD_LEFTOVER = re.compile(r"\b[BCEFILSXZ]<[^\s<>]")
-_POD_CODE = re.compile(r"([A-Z])<<+\s+(.*?)\s+>>+|([A-Z])<([^<>]*)>", re.DOTALL)
+# C<x>, or C<< x >> / C<<< x >>> (the closing run as long as the opening one, so S<C<< <FH> >>> nests).
+_POD_CODE = re.compile(
+    r"(?P<code>[A-Z])(?:<<<<\s+(?P<b4>.*?)\s+>>>>|<<<\s+(?P<b3>.*?)\s+>>>|<<\s+(?P<b2>.*?)\s+>>|<(?P<b1>[^<>]*)>)",
+    re.DOTALL,
+)
 
 
 def _pod_plain(text: str) -> str:
@@ -148,7 +152,10 @@ def _pod_plain(text: str) -> str:
 
 def _pod_resolve(text: str) -> str:
     def repl(m: re.Match) -> str:
-        code, body = (m.group(1), _pod_resolve(m.group(2))) if m.group(1) else (m.group(3), m.group(4))
+        code = m.group("code")
+        body = m.group("b1")
+        if body is None:  # the double-angle forms may hold codes of their own
+            body = _pod_resolve(m.group("b4") or m.group("b3") or m.group("b2") or "")
         if code in ("X", "Z"):
             return ""
         if code == "E":
