@@ -21,7 +21,7 @@ penalty down to -1 across the band, -1 past ``limit``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ GAMMA, EPS_MIN, EPS_MAX = 10.0, 0.0, 0.9  # the seed paper's values
 PUNCTUATION = set(".,;:!?—–-()\"'…")
 
 Encode = Callable[[list[str]], np.ndarray]  # sentences -> [n, d] L2-normalised rows
-Entities = Callable[[str], set[str]]  # text -> its named entities (lower-cased surface forms)
+Entities = Callable[[str], Set[str]]  # text -> its named entities (lower-cased surface forms)
 
 
 def dropout_probabilities(
@@ -99,7 +99,7 @@ def punctuation_count(text: str) -> int:
     return sum(ch in PUNCTUATION for ch in text)
 
 
-def ne_overlap(source_entities: set[str], output_entities: set[str]) -> float:
+def ne_overlap(source_entities: Set[str], output_entities: Set[str]) -> float:
     """The share of the input's named entities that the output keeps (1.0 when the input has none)."""
     if not source_entities:
         return 1.0
@@ -184,13 +184,15 @@ class StyleReward:
             vecs = encode(list(sentences))
             self.refs[name] = (vecs, dropout_probabilities(vecs @ vecs.T) if dropout else None)
         self.last: list[RewardParts] = []  # the previous batch's parts, for logging diagnostics
+        self.last_texts: list[str] = []
 
     def __call__(
         self, prompts, completions, source: Sequence[str], reference: Sequence[str], **_
     ) -> list[float]:
-        self.last = []
+        self.last, self.last_texts = [], []
         for output, src, ref in zip(completions, source, reference, strict=True):
             text = output if isinstance(output, str) else output[-1]["content"]  # plain or chat format
+            self.last_texts.append(text)
             vecs, probs = self.refs[ref]
             self.last.append(
                 reward_parts(
