@@ -1,0 +1,41 @@
+"""The style-RL table's measures (training/eval/style_rl.py) against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from training.eval.style_rl import not_rewritten, score_rewrites, svc, word_similarity
+
+REF = np.eye(3)  # three reference sentences, orthogonal unit vectors
+
+
+def test_svc_is_the_cosine_of_nearest_reference_counts():
+    inputs = np.array([[1.0, 0, 0], [0, 1.0, 0]])  # nearest: ref 0, ref 1 -> counts (1, 1, 0)
+    outputs = np.array([[0.9, 0.1, 0], [0.8, 0, 0.2]])  # nearest: ref 0, ref 0 -> counts (2, 0, 0)
+    assert svc(inputs, outputs, REF) == pytest.approx(2 / (np.sqrt(2) * 2))
+    assert svc(inputs, inputs, REF) == pytest.approx(1.0)
+
+
+def test_not_rewritten_threshold():
+    a = "the rain had not stopped for three days and the river was full"
+    assert word_similarity(a, a.upper()) == 1.0 and not_rewritten(a, a)
+    assert not not_rewritten(a, "for three days it rained without pause and the river rose")
+
+
+def test_score_rewrites_reports_the_table_columns():
+    vocab = {"a": [1.0, 0, 0], "b": [0, 1.0, 0], "c": [0, 0, 1.0]}
+
+    def encode(sents):
+        return np.array([vocab[s.split()[0].lower()] for s in sents])
+
+    out = score_rewrites(
+        ["a x Paris.", "b y."],
+        ["c z Paris.", "b y."],
+        [REF, REF],
+        encode=encode,
+        split=lambda t: [t],
+        entities=lambda t: {w for w in t.strip(".").split() if w[0].isupper()},
+    )
+    assert out["not_rewritten"] == 0.5  # the second output copies its input
+    assert out["svc"] == 0.0  # the rewritten one moved from ref 0 to ref 2
+    assert out["ne_kept"] == 1.0 and out["length_ratio"] == 1.0
+    assert out["style_sim"] == out["input_style_sim"] == 1.0
