@@ -1,0 +1,30 @@
+"""Diversity measures and the ship rule of training/eval/ddpo.py, against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from training.eval.ddpo import distinct_n, mean_pairwise_distance, mean_pairwise_style_distance, ships
+
+
+def test_distinct_n_over_a_prompts_samples():
+    # bigrams: (a b) (b c) | (a b) (b d) -> 3 distinct of 4
+    assert distinct_n(["a b c", "a b d"], 2) == pytest.approx(0.75)
+    assert distinct_n(["a"], 3) == 0.0
+
+
+def test_mean_pairwise_distance_of_unit_vectors():
+    v = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # pairs: (0,1) 1.0, (0,2) 0.0, (1,2) 1.0 -> mean 2/3
+    assert mean_pairwise_distance(v) == pytest.approx(2 / 3)
+
+
+def test_style_distance_is_zero_for_identical_texts():
+    assert mean_pairwise_style_distance(["The same words.", "The same words."]) == pytest.approx(0.0)
+    assert mean_pairwise_style_distance(["The same words.", "Entirely other prose!"]) > 0.5
+
+
+def test_a_refined_adapter_ships_only_with_better_quality_and_no_less_diversity():
+    sft = {"wqrm": 0.1, "distinct_2": 0.8, "distinct_3": 0.9, "semantic_distance": 0.5, "style_distance": 0.4}
+    assert ships(sft, {**sft, "wqrm": 0.2})
+    assert not ships(sft, {**sft, "wqrm": 0.2, "distinct_3": 0.85})
+    assert not ships(sft, {**sft, "wqrm": 0.05})

@@ -1,0 +1,152 @@
+"""Held-out comparison of SFT vs DPO vs DDPO adapters: quality, diversity, and what they cost the LM.
+
+    python -m training.eval.ddpo --task continue --n 16 --samples 8 \
+        --adapter dpo=.data/runs/task_continue_dpo/adapter --adapter ddpo=.data/runs/task_continue_ddpo/adapter
+
+Each row is persona (merged, as in the recipe) + one version of the task adapter. On held-out prompts
+(the 'test' part of the training writers, and the held-out writers for continue) it draws
+``samples`` answers per prompt and reports:
+
+- quality: mean WQRM score; the suite's anti-slop (generic-phrase rate, n-gram novelty, LZMA ratio)
+  and coherence (semantic continuity) metrics;
+- diversity of each prompt's samples: distinct-2 and distinct-3 (distinct n-grams / n-grams over the
+  prompt's samples together), mean pairwise MiniLM distance (semantic), mean pairwise character-3-gram
+  distance (style);
+- NLL (nats/token) of held-out human continuations: refinement must not wreck the LM.
+
+Ship rule (issue 15): a refined adapter ships only if its WQRM beats SFT's without lowering any
+diversity measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ANTI_SLOP = ("generic_phrase_rate", "ngram_novelty", "lzma_ratio")
+COHERENCE = ("semantic_continuity",)
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct word n-grams / all word n-grams over ``texts`` together (0 when there is none)."""
+    grams = [tuple(ws[i : i + n]) for t in texts for ws in [t.lower().split()] for i in range(len(ws) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def mean_pairwise_distance(vectors: np.ndarray) -> float:
+    """Mean (1 - cosine) over all pairs of unit rows."""
+    if len(vectors) < 2:
+        return 0.0
+    sims = vectors @ vectors.T
+    upper = sims[np.triu_indices(len(vectors), k=1)]
+    return float(np.mean(1.0 - upper))
+
+
+def mean_pairwise_style_distance(texts: Sequence[str]) -> float:
+    from engine.quality.metrics_text import char_ngrams, cosine_counts
+
+    profiles = [char_ngrams(t) for t in texts]
+    pairs = list(itertools.combinations(profiles, 2))
+    return float(np.mean([1.0 - cosine_counts(a, b) for a, b in pairs])) if pairs else 0.0
+
+
+def diversity(samples: Sequence[Sequence[str]], encoder) -> dict[str, float]:
+    """The four diversity measures, averaged over prompts (each prompt's samples compared together)."""
+    rows = [
+        (
+            distinct_n(group, 2),
+            distinct_n(group, 3),
+            mean_pairwise_distance(np.asarray(encoder.encode([t or "-" for t in group]))),
+            mean_pairwise_style_distance(group),
+        )
+        for group in samples
+    ]
+    keys = ("distinct_2", "distinct_3", "semantic_distance", "style_distance")
+    return {k: round(float(np.mean([r[i] for r in rows])), 4) for i, k in enumerate(keys)}
+
+
+def quality(texts: Sequence[str], wqrm) -> dict[str, float]:
+    from engine.quality.metrics import score_texts
+
+    scores = [s for s in wqrm.score(list(texts)) if s is not None]
+    metrics = score_texts(list(texts), names=[*ANTI_SLOP, *COHERENCE])
+    out = {"wqrm": round(float(np.mean(scores)), 4) if scores else None, "wqrm_scored": len(scores)}
+    for name in (*ANTI_SLOP, *COHERENCE):
+        values = [m[name] for m in metrics if name in m]
+        out[name] = round(float(np.mean(values)), 4) if values else None
+    return out
+
+
+def ships(sft: dict, candidate: dict) -> bool:
+    keys = ("distinct_2", "distinct_3", "semantic_distance", "style_distance")
+    return (candidate["wqrm"] or -1e9) > (sft["wqrm"] or -1e9) and all(candidate[k] >= sft[k] for k in keys)
+
+
+def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: str, seed: int) -> dict:
+    from peft import PeftModel
+
+    from engine.manifest import artifact
+    from engine.models import load_model
+    from engine.persona.encoder import default_encoder
+    from engine.quality.wqrm import WQRM
+    from training.data import tasks
+    from training.data.preference_pairs import TASK_ADAPTERS, sample_answers, task_prompts
+    from training.eval.adapters import continue_nll
+
+    loaded = load_model(base)
+    below, sft_name = TASK_ADAPTERS[task]
+    loaded.model = PeftModel.from_pretrained(loaded.model, str(artifact(below).folder)).merge_and_unload()
+    corpora = ["austen", "moby_dick", "reuters", "jargon_file"]
+    prompts = task_prompts(task, corpora, "test", n, seed)
+    heldout = tasks.continue_examples(corpora, "test", n, seed + 1)
+    encoder, wqrm = default_encoder(), WQRM.load()
+    model, results = None, {}
+    for label, folder in {"SFT": artifact(sft_name).folder, **adapters}.items():
+        if model is None:
+            model = PeftModel.from_pretrained(loaded.model, str(folder), adapter_name=label)
+        else:
+            model.load_adapter(str(folder), adapter_name=label)
+        model.set_adapter(label)
+        answers = sample_answers(loaded, [q for q, _ in prompts], samples, 48, 0.1, seed)
+        flat = [a for group in answers for a in group]
+        results[label] = {
+            **quality(flat, wqrm),
+            **diversity(answers, encoder),
+            "heldout_nll": round(continue_nll(loaded, heldout), 4),
+        }
+    for label in adapters:
+        results[label]["ships"] = ships(results["SFT"], results[label])
+    return results
+
+
+def markdown(results: dict) -> str:
+    cols = [c for c in next(iter(results.values())) if c != "wqrm_scored"]
+    lines = ["| adapter | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [f"| {k} | " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for k, r in results.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", choices=["continue", "rephrase"], required=True)
+    p.add_argument("--base", default="gemma3-270m")
+    p.add_argument("--n", type=int, default=16, help="held-out prompts")
+    p.add_argument("--samples", type=int, default=8, help="answers per prompt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--adapter", action="append", default=[], help="label=peft folder")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    adapters = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.adapter}
+    results = evaluate(args.task, args.n, args.samples, adapters, args.base, args.seed)
+    print(markdown(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
