@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -230,13 +231,28 @@ def _run(cmd: list[str], what: str, cwd: str | Path | None = None) -> None:
         raise CorpusError(f"{what} failed: {exc} {detail.decode(errors='replace')[-2000:]}") from exc
 
 
+def _apt_download(package: str, folder: str) -> None:
+    """apt-get download, after one ``apt-get update`` when the package lists do not know it yet.
+
+    A machine whose system packages were all installed long ago may have empty or
+    stale lists ("Unable to locate package"); as root, refreshing them is harmless.
+    """
+    try:
+        _run(["apt-get", "download", package], f"apt-get download {package}", cwd=folder)
+    except CorpusError:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            raise
+        _run(["apt-get", "update", "-qq"], "apt-get update")
+        _run(["apt-get", "download", package], f"apt-get download {package}", cwd=folder)
+
+
 def _debian_root(package: str) -> Path:
     """Download and unpack a Debian package once; return the folder it was unpacked into."""
     root = corpora_dir() / "debs" / package
     if (root / _VERSION_FILE).exists():
         return root
     with tempfile.TemporaryDirectory(dir=corpora_dir()) as tmp:
-        _run(["apt-get", "download", package], f"apt-get download {package}", cwd=tmp)
+        _apt_download(package, tmp)
         debs = list(Path(tmp).glob("*.deb"))
         if not debs:
             raise CorpusError(f"apt-get download {package} produced no .deb file")
