@@ -1,0 +1,155 @@
+"""How often does Rephrase break the meaning: one sample (today) vs best-of-n + guard (shown first)?
+
+    python -m training.eval.meaning_guard generate --limit 70     # takes -> .data/meaning_guard/takes.jsonl
+    python -m training.eval.meaning_guard report                  # rates, guard precision/recall
+
+``generate`` runs the default Rephrase composition (Engine(), eager, adapters on) over the held-out
+set (training/data/meaning_guard_set.jsonl): ``--n`` takes per unit through
+``Engine.rephrase_candidates``. Take 0 uses the mode's default sampling, so it IS today's single
+sample (the baseline); the set's ranking gives what best-of-n shows first. Resumable: units already
+in the output file are skipped, so the run can be stopped and continued.
+
+``report`` judges meaning with the hand labels in training/data/meaning_guard_labels.jsonl (labelled
+by reading source and rewrite, without the guard's verdict on screen; independent of the guard's
+rules) and re-runs the guard with today's thresholds on the stored takes, so threshold changes need
+no new generation. Rates are given on the dev and the test split apart (thresholds were tuned on dev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+from training.config import REPO
+from training.data.meaning_guard import load_set
+
+OUT = REPO / ".data" / "meaning_guard" / "takes.jsonl"
+LABELS = REPO / "training" / "data" / "meaning_guard_labels.jsonl"
+
+
+def _seed(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def generate(limit: int, n: int, out: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from engine.api import Engine
+    from engine.errors import KillahError
+
+    done = {json.loads(line)["text"] for line in out.read_text().splitlines()} if out.exists() else set()
+    dev, test = load_set("dev"), load_set("test")
+    # A first slice of dev (to tune on), then test, then the rest of dev.
+    order = [*dev[:20], *test, *dev[20:]][:limit]
+    todo = [u for u in order if u["text"] not in done]
+    engine = Engine()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{len(todo)} units to do ({len(done)} done), {n} takes each; {engine.adapter_status}", flush=True)
+    for i, unit in enumerate(todo):
+        started = time.perf_counter()
+        try:
+            takes = engine.rephrase_candidates(unit["text"], n=n, seed=_seed(unit["text"]))
+        except KillahError as exc:  # refused as code/table/another language: say so, count it apart
+            print(f"{i + 1}/{len(todo)} refused: {exc}", flush=True)
+            continue
+        raw = sorted(takes.candidates, key=lambda c: MIN_P_ORDER.index(c.min_p))
+        row = {
+            "text": unit["text"], "split": unit["split"], "source": unit["source"],
+            "takes": [{"text": c.text, "min_p": c.min_p, "seconds": round(c.seconds, 2)} for c in raw],
+            "backend": engine.backend.name, "seconds": round(time.perf_counter() - started, 2),
+        }
+        with out.open("a") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"{i + 1}/{len(todo)} {row['seconds']:.1f}s {unit['split']}", flush=True)
+
+
+MIN_P_ORDER = [0.15, 0.3, 0.05, 0.22, 0.1]  # the default Rephrase min-p first (engine.quality.best_of_n)
+
+
+def _labels() -> dict[tuple[str, str], dict]:
+    if not LABELS.exists():
+        return {}
+    rows = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]
+    return {(r["source"], " ".join(r["output"].split())): r for r in rows}
+
+
+def _rate(k: int, n: int) -> str:
+    if n == 0:
+        return "-"
+    # Wilson 95 % interval: small n, rates near 0.
+    p, z = k / n, 1.96
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return f"{k}/{n} = {p:.1%} [{max(0, centre - half):.1%}, {min(1, centre + half):.1%}]"
+
+
+def report(path: Path) -> None:
+    from engine.quality.best_of_n import Candidate, rank
+    from engine.quality.guard import MeaningGuard
+
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    labels = _labels()
+    guard = MeaningGuard()
+    stats: dict[str, dict[str, int]] = {}
+    pr = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    for row in rows:
+        src = row["text"]
+        texts = [t["text"] for t in row["takes"]]
+        verdicts = guard.check_many(src, texts)
+        scores = [v.similarity for v in verdicts]
+        cands = [
+            Candidate(t, t_["min_p"], 0, t_["seconds"], v, s)
+            for t, t_, v, s in zip(texts, row["takes"], verdicts, scores, strict=True)
+        ]
+        shown = rank(cands)[0]
+        s = stats.setdefault(row["split"], dict.fromkeys(
+            ("units", "base_flag", "base_lab", "base_bad", "best_flag", "best_lab", "best_bad", "abstain"), 0))
+        s["units"] += 1
+        s["base_flag"] += not verdicts[0].ok
+        s["abstain"] += shown.demoted
+        s["best_flag"] += shown.demoted
+        for key, text in (("base", texts[0]), ("best", shown.text)):
+            label = labels.get((src, " ".join(text.split())))
+            if label is not None:
+                s[f"{key}_lab"] += 1
+                s[f"{key}_bad"] += label["label"] == "broken"
+        for text, verdict in zip(texts, verdicts, strict=True):
+            label = labels.get((src, " ".join(text.split())))
+            if label is None:
+                continue
+            bad, flagged = label["label"] == "broken", not verdict.ok
+            pr["tp" if bad and flagged else "fp" if flagged else "fn" if bad else "tn"] += 1
+    print("| split | units | single sample: flagged by guard | single sample: broken (hand labels) "
+          "| best-of-n shown first: broken (hand labels) | shown first is a demoted take |")
+    print("|---|---|---|---|---|---|")
+    for split, s in sorted(stats.items()):
+        print(f"| {split} | {s['units']} | {_rate(s['base_flag'], s['units'])} | {_rate(s['base_bad'], s['base_lab'])} "
+              f"| {_rate(s['best_bad'], s['best_lab'])} | {_rate(s['abstain'], s['units'])} |")
+    precision = pr["tp"] / max(1, pr["tp"] + pr["fp"])
+    recall = pr["tp"] / max(1, pr["tp"] + pr["fn"])
+    print(f"\nguard on {sum(pr.values())} hand-labelled takes: precision {precision:.2f}, recall {recall:.2f} ({pr})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--limit", type=int, default=70, help="units to run (about 40 s each on a loaded 2-core VM)")
+    g.add_argument("--n", type=int, default=3, help="takes per unit")
+    g.add_argument("--out", type=Path, default=OUT)
+    r = sub.add_parser("report")
+    r.add_argument("--takes", type=Path, default=OUT)
+    args = parser.parse_args()
+    if args.command == "generate":
+        generate(args.limit, args.n, args.out)
+    else:
+        report(args.takes)
+
+
+if __name__ == "__main__":
+    main()
