@@ -122,6 +122,8 @@ KNOWN_PASSAGES = {
     "debian_reference": ("Chapter 1. GNU/Linux tutorials", "I think learning a computer system is like"),
     "debian_history": ("Chapter 4. A Detailed History", "Debian was begun in August 1993 by Ian Murdock"),
     "dhammapada": ("The Pairs", "Mind precedes its objects. They are mind-governed and mind-made."),
+    "speeches": ("1790 Washington", "I embrace with great satisfaction the opportunity"),
+    "speeches_obama": ("2010 Obama", "Our Constitution declares that from time to time"),
     "ru_aphorisms": ("2001.03", "Аппетит приходит... и уходит, а кушать хочется всегда."),
     "ru_maint_guide": ("Глава 6. Сборка пакета", "пакет"),
     "ru_developers_reference": ("6. Лучшие практики создания пакетов", "сценариев-помощников"),

