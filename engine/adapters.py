@@ -20,6 +20,12 @@ drop its KV cache: the cached keys/values were computed with the old weights.
 
 Adapters that are not installed (``audio`` until it is trained) are left out and
 named in ``ActiveAdapters.status``.
+
+The writer's **personal adapter** (trained by training/recipes/personal_dpo.py on their recorded
+choices) lives in the user's data dir, with a manifest of the same form there
+(``user_artifacts_root()``). It is read after the shipped adapters, joins the compositions of
+``PERSONAL_MODES`` on top of them, and is refused, with the reason in the status, when it was
+trained for another base model or on top of other versions of the adapters below it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import paths
 from engine.errors import ArtifactError
 
 MODE_ADAPTERS: dict[str, tuple[str, ...]] = {
@@ -39,6 +46,14 @@ MODE_ADAPTERS: dict[str, tuple[str, ...]] = {
     "dictation": ("persona", "audio", "task_dictation"),
 }
 ADAPTER_KIND = "lora_adapter"
+PERSONAL = "personal"  # the writer's own adapter, in the user's manifest
+PERSONAL_MODES = ("autocomplete",)  # the compositions it was trained on top of (its recipe's stack_on)
+USER_ARTIFACTS = "artifacts"
+
+
+def user_artifacts_root() -> Path:
+    """The user's assets folder: manifest.json + adapters/personal (private, under the data dir)."""
+    return paths.data_dir() / USER_ARTIFACTS
 
 ProgressFn = Callable[[str, float], None]
 
@@ -76,9 +91,11 @@ class AdapterRegistry:
         strict: bool = False,
         progress: ProgressFn | None = None,
         modes: dict[str, Sequence[str]] | None = None,
+        user_root: Path | None = None,
     ) -> None:
         """``loaded``: an ``engine.models.LoadedModel``. ``names``: restrict to these artifacts.
-        ``strict``: raise ArtifactError for a tampered / wrong-base adapter instead of skipping it."""
+        ``strict``: raise ArtifactError for a tampered / wrong-base adapter instead of skipping it.
+        ``user_root``: the user's manifest folder (default ``user_artifacts_root()``)."""
         from engine.manifest import load_manifest
 
         self.loaded = loaded
@@ -90,36 +107,99 @@ class AdapterRegistry:
         self._active: tuple[str, ...] | None = None
         self._layers_on = True  # peft enables the adapter layers when it loads them
         self._lock = threading.Lock()
+        self.strict = strict
+        self.user_root = user_root if user_root is not None else user_artifacts_root()
 
         entries = {n: a for n, a in load_manifest(root).items() if a.kind == ADAPTER_KIND}
         wanted = [n for n in entries if names is None or n in names]
         for i, name in enumerate(sorted(wanted)):
             if progress:
                 progress(f"loading adapter {name}", i / max(1, len(wanted)))
-            art = entries[name]
-            try:
-                art.verify()
-                art.require_base(loaded.info)
-            except ArtifactError as exc:
-                if strict:
-                    raise
-                self.errors[name] = str(exc)
-                continue
-            try:
-                folder = self._load(name, art.folder)
-            except ArtifactError as exc:
-                if strict:
-                    raise
-                self.errors[name] = str(exc)
-                continue
-            self.adapters[name] = _Loaded(name, folder, dict(art.metrics))
-            self._enabled[name] = True
+            self._add(entries[name])
+        if names is None or PERSONAL in names:
+            self.load_personal()
         if self.peft_model is not None:
             self._apply(())  # start from the plain base
         if progress:
             progress("adapters ready", 1.0)
 
     # -- loading --------------------------------------------------------------
+
+    def _add(self, art) -> bool:
+        """Verify and load one manifest entry; a refused one is named in ``errors`` (raised if strict)."""
+        try:
+            art.verify()
+            art.require_base(self.loaded.info)
+            self._require_stack(art)
+            folder = self._load(art.name, art.folder)
+        except ArtifactError as exc:
+            if self.strict:
+                raise
+            self.errors[art.name] = str(exc)
+            return False
+        self.errors.pop(art.name, None)
+        self.adapters[art.name] = _Loaded(art.name, folder, dict(art.metrics))
+        self._enabled[art.name] = True
+        return True
+
+    def _require_stack(self, art) -> None:
+        """An adapter trained on top of others learned what *those versions* did not: refuse it otherwise."""
+        from engine.export.compose import adapter_sha256
+
+        if art.name != PERSONAL:
+            return  # shipped adapters are retrained and shipped together; the check is for the user's own
+        for below, sha in dict(art.extra.get("stack_on") or {}).items():
+            if below not in self.adapters or adapter_sha256(self.adapters[below].folder) != sha:
+                raise ArtifactError(
+                    f"The adapter {art.name!r} was trained on top of another version of {below!r} "
+                    "(Killah was updated since): use \"Learn from my choices\" again to retrain it."
+                )
+
+    def load_personal(self) -> bool:
+        """(Re)load the writer's personal adapter from the user's manifest; True if it is loaded now.
+
+        Its compositions (``PERSONAL_MODES``) get it on top whenever the user's manifest lists it,
+        so a refused one is named in the status with the reason.
+        """
+        from engine.manifest import load_manifest
+
+        self.remove(PERSONAL)
+        try:
+            entry = load_manifest(self.user_root).get(PERSONAL)
+        except ArtifactError as exc:
+            entry, self.errors[PERSONAL] = None, str(exc)
+        if entry is None or entry.kind != ADAPTER_KIND:
+            return False
+        for mode in PERSONAL_MODES:
+            if PERSONAL not in self.modes.get(mode, ()):
+                self.modes[mode] = (*self.modes.get(mode, ()), PERSONAL)
+        added = self._add(entry)
+        if added:
+            self._active = None  # peft may have switched to the new adapter: re-apply on the next activate
+            self._layers_on = True
+        return added
+
+    def remove(self, name: str) -> None:
+        """Unload an adapter (the personal one before it is retrained or deleted)."""
+        loaded = self.adapters.pop(name, None)
+        self._enabled.pop(name, None)
+        self.errors.pop(name, None)
+        if name == PERSONAL:  # shipped names stay in their modes, so the status says "not installed"
+            self.modes = {m: tuple(n for n in names if n != PERSONAL) for m, names in self.modes.items()}
+        if loaded is None or self.peft_model is None:
+            return
+        with self._lock:
+            if len(self.adapters) == 0:
+                self.peft_model.base_model.disable_adapter_layers()
+            elif name in (self._active or ()):
+                self._apply(tuple(n for n in self._active if n != name))
+            self.peft_model.base_model.delete_adapter(name)
+            self._active = None  # re-applied on the next activate
+
+    def delete_personal(self) -> None:
+        """Unload the personal adapter and delete its files and its entry in the user's manifest."""
+        self.remove(PERSONAL)
+        delete_user_adapter(PERSONAL, self.user_root)
 
     def _load(self, name: str, folder: Path) -> Path:
         """Load one adapter; returns the peft folder it came from (a Bit-LoRA one is unpacked first)."""
@@ -248,3 +328,22 @@ class AdapterRegistry:
     def status(self, mode) -> str:
         active, missing, disabled = self.plan(mode)
         return self._status(_mode_name(mode), active, missing, disabled)
+
+
+def delete_user_adapter(name: str = PERSONAL, root: Path | None = None) -> bool:
+    """Remove a user adapter's entry and files (the style memory's "delete everything" does this too)."""
+    import shutil
+
+    from engine.manifest import load_manifest, unregister_artifact
+
+    root = root or user_artifacts_root()
+    try:
+        entry = load_manifest(root).get(name)
+    except ArtifactError:
+        entry = None
+    if entry is None:
+        return False
+    unregister_artifact(name, root)
+    if entry.folder.resolve().is_relative_to(root.resolve()) and entry.folder.resolve() != root.resolve():
+        shutil.rmtree(entry.folder, ignore_errors=True)
+    return True

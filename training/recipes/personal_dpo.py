@@ -1,0 +1,335 @@
+"""Train the writer's personal LoRA adapter by DPO on their recorded choices (engine/preferences.py).
+
+    python -m training.recipes.personal_dpo --config training/configs/gemma3-270m/personal_dpo.yaml
+    python -m training.recipes.personal_dpo --config ... base=/path/to/model data.log=/tmp/prefs.jsonl
+
+The app starts it as a background process ("Learn from my choices"). It prints one JSON line per
+stage and per optimizer step on stdout ({"stage": "train", "step": 3, "of": 50, "loss": ...}), the
+last one {"done": "personal", ...metrics} or {"error": "..."} (exit code 2 for bad input such as
+"not enough choices yet"); tqdm's bar goes to stderr.
+
+Stages: setup (threads, seed, base model) -> data (the log's pairs, prompts cut to their last
+tokens) -> model (a new LoRA "default" on top of the frozen, active adapters the pairs were made
+with: task_autocomplete) -> train (training.ddpo.DDPOTrainer, weight 1 = plain DPO; the reference is
+the composition below, which the new adapter starts from) -> evaluate (log-prob margin chosen -
+rejected over the reference, before = 0 by construction, after) -> ship (fp16 adapter in the user's
+data dir + an entry in the user's manifest, same form as the shipped one; engine/adapters.py reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from engine.preferences import MIN_PAIRS
+from training.config import (
+    LoraAdapterConfig,
+    OutputConfig,
+    RecipeConfig,
+    TrainConfig,
+    option,
+    recipe_config_from_argv,
+    repo_path,
+    section,
+)
+from training.ddpo import WEIGHT, DDPOTrainer
+from training.lora import activate_stack
+
+RECIPE = "training/recipes/personal_dpo.py"
+
+
+# ---------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalData:
+    log: str = option("", help="the preference log (JSONL); '' = the user's (engine.preferences.default_log_path)")
+    kinds: list[str] = option(
+        ["ghost", "edit"],
+        help="record kinds whose pairs train it: the autocomplete ones (rephrase pairs need a rephrase stack)",
+    )
+    min_pairs: int = option(MIN_PAIRS, help="fewer pairs than this: 'not enough choices yet' (exit 2)")
+    max_pairs: int = option(400, help="the most recent pairs used")
+    prompt_tokens: int = option(
+        48, help="prompt cut to its last tokens: a sentence of context, and the cost of a step stays small"
+    )
+    completion_tokens: int = option(24, help="chosen/rejected cut to this many tokens")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalLora(LoraAdapterConfig):
+    stack_on: list[str] = option(
+        ["task_autocomplete"],
+        help="shipped adapters kept active and frozen below it (the composition it joins at run time)",
+    )
+    shipped_root: str | None = option(None, help="assets folder of the adapters below (None: the repo's)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalTrain(TrainConfig):
+    epochs: float = option(1.0, help="passes over the pairs; max_steps caps the steps")
+    beta: float = option(0.1, help="DPO beta: how far from the reference the adapter may move")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalOutput(OutputConfig):
+    name: str = option("personal", help="artifact name in the user's manifest (engine.adapters.PERSONAL)")
+    dir: str = option("", help="adapter folder; '' = <user artifacts>/adapters/<name>")
+    manifest_root: str | None = option(None, help="manifest folder; None = engine.adapters.user_artifacts_root()")
+
+    @property
+    def root(self) -> Path:
+        from engine.adapters import user_artifacts_root
+
+        return repo_path(self.manifest_root) if self.manifest_root else user_artifacts_root()
+
+    @property
+    def path(self) -> Path:
+        return repo_path(self.dir) if self.dir else self.root / "adapters" / self.name
+
+    @property
+    def manifest_path(self) -> Path | None:
+        return self.root
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalConfig(RecipeConfig):
+    data: PersonalData = section(PersonalData, "the recorded choices it learns from")
+    lora: PersonalLora = section(PersonalLora, "the personal adapter")
+    train: PersonalTrain = section(PersonalTrain, "optimisation")
+    output: PersonalOutput = section(PersonalOutput, "where the adapter goes")
+
+
+def emit(**row) -> None:
+    """One progress line for the app (stdout is the app's channel; tqdm writes to stderr)."""
+    print(json.dumps(row, ensure_ascii=False), flush=True)
+
+
+# ---------------------------------------------------------------- stages
+
+
+class PersonalDpoRecipe:
+    def __init__(self, cfg: PersonalConfig) -> None:
+        self.cfg = cfg
+
+    def run(self) -> dict:
+        self.setup()
+        self.data()
+        self.model()
+        before = self.evaluate()
+        self.train()
+        metrics = {**{f"{k}_before": v for k, v in before.items()}, **self.evaluate()}
+        metrics["train_seconds"] = round(time.monotonic() - self.started, 1)
+        self.ship(metrics)
+        return metrics
+
+    def setup(self) -> None:
+        from engine.models import load_model
+
+        torch.set_num_threads(self.cfg.train.threads)
+        torch.manual_seed(self.cfg.train.seed)
+        self.started = time.monotonic()
+        emit(stage="setup", message="loading the model")
+        self.loaded = load_model(self.cfg.base)
+
+    def data(self) -> None:
+        from engine.preferences import NotEnoughChoices, PreferenceLog
+
+        d = self.cfg.data
+        log = PreferenceLog(Path(d.log) if d.log else None)
+        pairs = [p for p in log.pairs(minimum=0) if p.kind in d.kinds]
+        if log.set_aside_message:
+            emit(stage="data", message=log.set_aside_message)
+        if len(pairs) < d.min_pairs:  # counted over the kinds this adapter learns from
+            raise NotEnoughChoices(
+                f"Not enough choices yet to learn from ({len(pairs)} of {d.min_pairs} needed). Keep writing "
+                "with \"Record my choices\" on: each suggestion you replace with your own words and each "
+                "accepted suggestion you rework counts."
+            )
+        self.pairs = [self._cut(p.as_row()) for p in pairs[-d.max_pairs :]]
+        emit(stage="data", pairs=len(self.pairs))
+
+    def _cut(self, row: dict) -> dict:
+        """Prompt: its last ``prompt_tokens`` tokens (as text); answers: their first ``completion_tokens``."""
+        tok, d = self.loaded.tokenizer, self.cfg.data
+        ids = tok(row["prompt"], add_special_tokens=False)["input_ids"]
+        prompt = tok.decode(ids[-d.prompt_tokens :]) if len(ids) > d.prompt_tokens else row["prompt"]
+
+        def head(text: str) -> str:
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            return tok.decode(ids[: d.completion_tokens]) if len(ids) > d.completion_tokens else text
+
+        return {"prompt": prompt, "chosen": head(row["chosen"]), "rejected": head(row["rejected"])}
+
+    def model(self) -> None:
+        from engine.manifest import artifact
+        from training import lora
+
+        spec = self.cfg.lora
+        root = repo_path(spec.shipped_root) if spec.shipped_root else None
+        self.below = [artifact(name, root) for name in spec.stack_on]
+        for a in self.below:
+            a.require_base(self.loaded.info)
+        config = lora.lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules)
+        if self.below:  # TRL names the policy adapter "default" and copies it as its "ref"
+            self.peft_model = lora.stacked_peft_model(
+                self.loaded.model, [(a.name, a.folder) for a in self.below], config
+            )
+        else:
+            from peft import get_peft_model
+
+            self.peft_model = get_peft_model(self.loaded.model, config)
+        self.below_names = [a.name for a in self.below]
+        self.trainable = lora.count_trainable(self.peft_model)
+        t = self.cfg.train
+        self.steps = min(t.max_steps, math.ceil(t.epochs * len(self.pairs) / t.batch_size))
+        self.trainer = self._trainer(self.steps)
+
+    def _trainer(self, max_steps: int):
+        from datasets import Dataset
+        from trl import DPOConfig
+
+        t = self.cfg.train
+        d = self.cfg.data
+        args = DPOConfig(
+            output_dir=str(self.cfg.output.run_path), max_steps=max(1, max_steps),
+            per_device_train_batch_size=t.batch_size, learning_rate=t.lr, warmup_steps=t.warmup_steps,
+            max_grad_norm=t.grad_clip, beta=t.beta, logging_steps=1, report_to=[], save_strategy="no",
+            use_cpu=True, dataloader_num_workers=0, bf16=False, seed=t.seed,
+            max_length=d.prompt_tokens + d.completion_tokens + 8,
+        )
+        rows = [dict(p, **{WEIGHT: 1.0}) for p in self.pairs]  # plain DPO: every pair counts once
+        trainer = StackedDDPOTrainer(
+            below=self.below_names, model=self.peft_model, args=args,
+            train_dataset=Dataset.from_list(rows), processing_class=self.loaded.tokenizer,
+            callbacks=[JsonProgress()],
+        )
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(QuietProgress())
+        return trainer
+
+    def train(self) -> None:
+        emit(stage="train", step=0, of=self.steps)
+        self.trainer.train()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Mean log-prob margin over the reference of chosen minus rejected, and the share above 0."""
+        trainer, margins = self.trainer, []
+        was_training = self.peft_model.training
+        self.peft_model.eval()
+        rows = trainer.train_dataset
+        for i in range(0, len(rows), 8):
+            batch = trainer.data_collator([rows[j] for j in range(i, min(i + 8, len(rows)))])
+            batch = {k: v for k, v in batch.items() if k != "weight"}
+            chosen, rejected = trainer.sequence_logps(self.peft_model, batch).chunk(2)
+            ref_c, ref_r = trainer.compute_ref_log_probs(self.peft_model, batch)
+            margins += ((chosen - ref_c) - (rejected - ref_r)).tolist()
+        self.peft_model.train(was_training)
+        return {
+            "pair_logp_margin": round(sum(margins) / len(margins), 4),
+            "pair_accuracy": round(sum(m > 0 for m in margins) / len(margins), 4),
+        }
+
+    def ship(self, metrics: dict) -> None:
+        from engine.export.compose import adapter_sha256
+        from engine.manifest import register_artifact
+        from training import lora
+
+        out, spec, info = self.cfg.output, self.cfg.lora, self.loaded.info
+        folder = out.path
+        staging = folder.with_name(folder.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        lora.save_adapter(self.peft_model, staging, adapter_name="default", dtype=getattr(torch, out.dtype))
+        shutil.rmtree(folder, ignore_errors=True)  # the engine holds the old weights in memory until it reloads
+        os.replace(staging, folder)
+        metrics.update(pairs=len(self.pairs), steps=int(self.trainer.state.global_step),
+                       trainable_params=self.trainable)
+        if out.register:
+            register_artifact(
+                out.name, "lora_adapter", [folder], base_model=info.name, base_sha256=info.source_sha256,
+                recipe=RECIPE, config=self.cfg.source,
+                data=f"{len(self.pairs)} pairs from the writer's recorded choices ({', '.join(self.cfg.data.kinds)})",
+                metrics=metrics,
+                extra={"lora": {"r": spec.r, "alpha": spec.alpha, "target_modules": spec.target_modules},
+                       "applies_to": ["autocomplete"],
+                       "stack_on": {a.name: adapter_sha256(a.folder) for a in self.below}},
+                root=out.root,
+            )
+        emit(done=out.name, folder=str(folder), **metrics)
+
+
+# ---------------------------------------------------------------- trainer pieces
+
+
+class StackedDDPOTrainer(DDPOTrainer):
+    """DDPO whose reference is the composition below (base + frozen adapters), not TRL's lone "ref" copy.
+
+    TRL's reference switches to its "ref" adapter alone, which would drop the adapters below from
+    p_ref; the new adapter starts at B = 0, so the composition below IS its starting point.
+    """
+
+    def __init__(self, *args, below: list[str], **kwargs) -> None:
+        self.below = below
+        super().__init__(*args, **kwargs)
+
+    def compute_ref_log_probs(self, model, inputs):
+        peft = self.accelerator.unwrap_model(self.model)
+        with torch.no_grad():
+            if not self.below:
+                with peft.disable_adapter():
+                    return self.sequence_logps(model, inputs).chunk(2, dim=0)
+            activate_stack(peft, self.below, None)
+            try:
+                return self.sequence_logps(model, inputs).chunk(2, dim=0)
+            finally:
+                activate_stack(peft, self.below, "default")
+
+
+class QuietProgress(ProgressCallback):
+    """transformers' tqdm bar (stderr) without its log dicts, which it prints on stdout: the app's channel."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return
+
+
+class JsonProgress(TrainerCallback):
+    """One stdout line per optimizer step (logging_steps=1), for the app's progress bar."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs:
+            emit(stage="train", step=state.global_step, of=state.max_steps, loss=round(logs["loss"], 4),
+                 margin=round(logs.get("rewards/margins", 0.0), 4))
+
+
+def run(cfg: PersonalConfig) -> dict:
+    return PersonalDpoRecipe(cfg).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from engine.errors import KillahError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cfg = recipe_config_from_argv(PersonalConfig, argv, __doc__.splitlines()[0])
+    try:
+        run(cfg)
+    except KillahError as exc:  # bad input: a message for the writer, not a traceback
+        emit(error=str(exc))
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
