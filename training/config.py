@@ -61,20 +61,16 @@ def repo_path(path: str | Path) -> Path:
 # ---------------------------------------------------------------- declaring fields
 
 
-def option(default: Any = MISSING, *, help: str) -> Any:  # noqa: A002 - peft's LoraConfig spelling
+def option(default: Any = MISSING, *, help: str) -> Any:  # "help": peft's LoraConfig metadata key
     """A config field with its help text; list/dict defaults are copied per instance."""
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
 
 
-def section(cls: type, help: str) -> Any:  # noqa: A002
+def section(cls: type, help: str) -> Any:
     """A nested config section (a dataclass) built from its own defaults."""
     return field(default_factory=cls, metadata={"help": help})
-
-
-def help_text(cls: type, name: str) -> str:
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
 
 
 # ---------------------------------------------------------------- shared sections
@@ -156,7 +152,7 @@ def load_recipe_config(cls: type[C], path: str | Path, overrides: Sequence[str] 
     path = repo_path(path) if not Path(path).exists() else Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _parse_yaml(path.read_text(), str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
     resolved = path.resolve()
@@ -177,8 +173,15 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
-        node[leaf] = yaml.safe_load(text)
+        node[leaf] = _parse_yaml(text, f"override {item!r}")
     return raw
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def build_config(cls: type[C], raw: dict, where: str = "config") -> C:
@@ -320,11 +323,3 @@ def recipe_config_from_argv(
     parser.add_argument("overrides", nargs="*", help="key.sub=value, value parsed as YAML")
     ns = parser.parse_args(argv)
     return load_recipe_config(cls, ns.config, ns.overrides)
-
-
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> dict:
-    """TEMPORARY: the untyped loader of the recipes not yet converted (issue 11 part 5 removes it)."""
-    raw = yaml.safe_load(repo_path(path).read_text()) or {}
-    resolved = repo_path(path).resolve()
-    raw["_config_path"] = str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
-    return apply_overrides(raw, overrides)

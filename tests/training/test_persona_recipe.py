@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from engine.persona.projector import PersonaProjector, ProjectorConfig
+from training.config import load_recipe_config
 from training.recipes.persona_projector import (
+    PersonaProjectorConfig,
     continuation_nll,
-    load_config,
     make_example,
     neutral_embeddings,
 )
@@ -62,14 +63,21 @@ def test_gradient_reaches_the_projector_and_not_the_frozen_lm(gemma):
 
 def test_config_overrides_from_the_command_line(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("train:\n  steps: 240\n  lr: 0.002\nbase_model: gemma3-270m\n")
-    config = load_config(str(path), ["train.steps=5", "base_model=smollm2-135m", "projector.num_tokens=2"])
-    assert config["train"] == {"steps": 5, "lr": 0.002}
-    assert config["base_model"] == "smollm2-135m" and config["projector"]["num_tokens"] == 2
+    path.write_text(
+        "base: gemma3-270m\ntrain:\n  max_steps: 240\n  lr: 0.002\noutput: {name: p, dir: assets/p}\n"
+    )
+    config = load_recipe_config(
+        PersonaProjectorConfig, path, ["train.max_steps=5", "base=smollm2-135m", "projector.num_tokens=2"]
+    )
+    assert (config.train.max_steps, config.train.lr) == (5, 0.002)
+    assert config.base == "smollm2-135m" and config.projector.num_tokens == 2
+    assert config.projector.inner == 256  # the dataclass default, not in the YAML
 
 
 def test_shipped_configs_name_their_base_and_output():
     for base in ("gemma3-270m", "smollm2-135m"):
-        config = load_config(str(REPO / "training" / "configs" / base / "persona_projector.yaml"), [])
-        assert config["base_model"] == base
-        assert config["output"] == f"persona_projector/{base}"
+        path = REPO / "training" / "configs" / base / "persona_projector.yaml"
+        config = load_recipe_config(PersonaProjectorConfig, path)
+        assert config.base == base
+        assert config.output.dir == f"assets/persona_projector/{base}"
+        assert config.output.name == f"persona_projector_{base}"

@@ -11,7 +11,7 @@ import torch
 
 from engine.manifest import artifact
 from engine.models import load_model
-from training.config import REPO, apply_overrides, load_config
+from training.config import REPO, build_config, load_recipe_config
 from training.recipes import sft_lora
 
 CONFIGS = REPO / "training" / "configs" / "gemma3-270m"
@@ -27,20 +27,21 @@ TINY = [
     "lora.r=4",
     "lora.alpha=8",
     "monitor.every=1",
-    "train.logging_steps=1",
+    "train.log_every=1",
     "output.require_improvement=false",  # 2 steps need not beat the base; shipping rules are tested apart
 ]
 
 
-def _tiny(name: str, tmp_path: Path, *extra: str) -> dict:
+def _tiny(name: str, tmp_path: Path, *extra: str) -> sft_lora.SftConfig:
     root = tmp_path / "assets"
-    return load_config(
+    return load_recipe_config(
+        sft_lora.SftConfig,
         CONFIGS / f"{name}.yaml",
         [
             *TINY,
             f"output.dir={root / 'adapters' / name}",
             f"output.manifest_root={root}",
-            f"run_dir={tmp_path / 'run'}",
+            f"output.run_dir={tmp_path / 'run'}",
             *extra,
         ],
     )
@@ -112,7 +113,7 @@ def test_an_adapter_stacked_on_a_shipped_one_trains_alone_and_records_what_it_si
     sft_lora.run(_tiny("persona", tmp_path, "persona.soft_tokens=false"))
     persona = artifact("persona", root=tmp_path / "assets")
     metrics = sft_lora.run(
-        _tiny("task_continue", tmp_path, "lora.stack_on=[persona]", "train.lr=1e-2", "run_dir=" + str(tmp_path / "r2"))
+        _tiny("task_continue", tmp_path, "lora.stack_on=[persona]", "train.lr=1e-2", f"output.run_dir={tmp_path / 'r2'}")
     )
     # Scored against the composition below it as well as the bare base.
     assert metrics["heldout_completion_nll_below"] > 0 and metrics["heldout_completion_nll_base"] > 0
@@ -124,17 +125,6 @@ def test_an_adapter_stacked_on_a_shipped_one_trains_alone_and_records_what_it_si
     saved = load_file(str(task.folder / "adapter_model.safetensors"))
     assert metrics["trainable_params"] == sum(v.numel() for v in saved.values())
     assert any(v.abs().max() > 0 for k, v in saved.items() if "lora_B" in k)
-
-
-def test_overrides_parse_as_yaml_and_reach_nested_keys():
-    cfg = apply_overrides({"train": {"lr": 1.0}}, ["train.lr=3e-4", "lora.r=8", "data.corpora=[austen]"])
-    assert (
-        cfg["train"]["lr"] == pytest.approx(3e-4)
-        and cfg["lora"]["r"] == 8
-        and cfg["data"]["corpora"] == ["austen"]
-    )
-    with pytest.raises(ValueError):
-        apply_overrides({}, ["no_equals_sign"])
 
 
 def test_completion_loss_equals_the_full_model_loss_on_the_completion_tokens():
@@ -173,7 +163,7 @@ def test_two_rank_torchrun_smoke_run(tmp_path):
         *TINY,
         f"output.dir={root / 'adapters' / 'task_autocomplete'}",
         f"output.manifest_root={root}",
-        f"run_dir={tmp_path / 'run'}",
+        f"output.run_dir={tmp_path / 'run'}",
         "eval_base=false",
     ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -188,7 +178,10 @@ def test_only_an_adapter_that_beats_the_base_and_the_shipped_one_is_shipped(tmp_
     from engine.manifest import register_artifact
 
     root = tmp_path / "assets"
-    cfg = {"name": "task_x", "output": {"manifest_root": str(root)}}
+    cfg = build_config(
+        sft_lora.SftConfig,
+        {"base": "b", "task": "continue", "output": {"name": "task_x", "dir": "x", "manifest_root": str(root)}},
+    )
     worse = {
         "heldout_completion_nll_adapter": 3.9,
         "heldout_completion_nll_base": 3.7,

@@ -8,19 +8,22 @@ Data: held-out-split Austen sentences and the spoken command vocabulary, synthes
 espeak-ng (several voices and speeds) with white noise at several SNRs. The evaluation
 compares WER and command accuracy of this path with Whisper's own decoder on held-out
 sentences. The projector (fp16 safetensors), its config and the LoRA (peft format) go to
-``assets/<output>/`` and into ``assets/manifest.json``.
+``output.dir`` and into ``assets/manifest.json``. Stages (AudioProjectorRecipe): setup (seeds,
+threads, Whisper) -> data (clips synthesized and encoded, cached) -> model (frozen LM + LoRA,
+projector) -> train -> evaluate (WER and command accuracy vs Whisper) -> ship.
 
     nice -n 10 .venv/bin/python -m training.recipes.audio_projector \\
-        --config training/configs/gemma3-270m/audio_projector.yaml --set train.steps=50
+        --config training/configs/gemma3-270m/audio_projector.yaml train.max_steps=50
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,15 @@ from engine.audio.listener import is_command
 from engine.audio.projector import PROMPT, AudioProjector, encoder_states, transcribe_with_lm
 from engine.audio.recognizer import Recognizer
 from engine.audio.synth import add_noise, sentences_for_speech, synthesize, with_silence
-from training.config import load_config  # YAML + key.sub=value overrides, shared by all recipes
+from training.config import (
+    LoraAdapterConfig,
+    OutputConfig,
+    RecipeConfig,
+    TrainConfig,
+    option,
+    recipe_config_from_argv,
+    section,
+)
 from training.eval.speech import wer
 
 RECIPE = "training/recipes/audio_projector.py"
@@ -45,26 +56,61 @@ COMMAND_PHRASES = [
 ]
 
 
+# ---------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioData:
+    corpus: str = option("austen", help="corpus (training.data.corpora) whose sentences are spoken")
+    train_sentences: int = option(300, help="training sentences (the commands are added to them)")
+    eval_sentences: int = option(20, help="held-out sentences (every command is evaluated as well)")
+    min_words: int = option(4, help="shortest sentence spoken")
+    max_words: int = option(12, help="longest sentence spoken")
+    voices: list[str] = option(["en-us", "en-gb"], help="espeak-ng voices, one drawn per clip")
+    speeds: list[int] = option([150], help="espeak-ng words per minute, one drawn per clip")
+    snr_db: list[int] = option([40, 25, 15], help="white noise added to each training clip at one of these SNRs")
+    command_repeats: int = option(4, help="each grammar command spoken this many times (voices/speeds vary)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioProjectorShape:
+    stack: int = option(4, help="encoder frames stacked into one soft token")
+    hidden: int = option(1024, help="hidden width of the projector's MLP")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioTrain(TrainConfig):
+    lr_projector: float = option(1e-3, help="peak learning rate of the projector (train.lr is the LoRA's)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioProjectorConfig(RecipeConfig):
+    whisper: str = option("tiny.en", help="Whisper model whose encoder (frozen, CTranslate2) hears the audio")
+    data: AudioData = section(AudioData, "the synthesized clips")
+    projector: AudioProjectorShape = section(AudioProjectorShape, "the projector's shape")
+    lora: LoraAdapterConfig = section(LoraAdapterConfig, "the LoRA on the frozen LM that learns to transcribe")
+    train: AudioTrain = section(AudioTrain, "optimisation")
+    output: OutputConfig = section(OutputConfig, "the projector + LoRA folder and manifest entry")
 
 
 # ---------------------------------------------------------------- data
 
 
-def build_items(cfg: dict, rng: random.Random) -> tuple[list[dict], list[dict]]:
+def build_items(d: AudioData, seed: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
+    """Training and held-out clips to synthesize: sentence or command, voice, speed, noise, pitch."""
     from training.data.corpora import load_corpus, split
 
-    d = cfg["data"]
-    paragraphs = [p for ps in load_corpus(d["corpus"]).values() for p in ps]
-    sentences = sentences_for_speech(paragraphs, d["min_words"], d["max_words"])
-    train_s, eval_s = split(sentences, seed=cfg["seed"], fractions=(0.95, 0.05))
-    train_s, eval_s = train_s[: d["train_sentences"]], eval_s[: d["eval_sentences"]]
+    paragraphs = [p for ps in load_corpus(d.corpus).values() for p in ps]
+    sentences = sentences_for_speech(paragraphs, d.min_words, d.max_words)
+    train_s, eval_s = split(sentences, seed=seed, fractions=(0.95, 0.05))
+    train_s, eval_s = train_s[: d.train_sentences], eval_s[: d.eval_sentences]
 
     def item(text: str, noisy: bool) -> dict:
-        return {"text": text, "voice": rng.choice(d["voices"]), "speed": rng.choice(d["speeds"]),
-                "snr": rng.choice(d["snr_db"]) if noisy else None, "pitch": rng.randint(35, 65)}
+        return {"text": text, "voice": rng.choice(d.voices), "speed": rng.choice(d.speeds),
+                "snr": rng.choice(d.snr_db) if noisy else None, "pitch": rng.randint(35, 65)}
 
     train = [item(s, True) for s in train_s]
-    train += [item(c, True) for c in COMMAND_PHRASES for _ in range(d["command_repeats"])]
+    train += [item(c, True) for c in COMMAND_PHRASES for _ in range(d.command_repeats)]
     evals = [item(s, False) for s in eval_s] + [item(c, False) for c in COMMAND_PHRASES]
     return train, evals
 
@@ -143,93 +189,140 @@ def evaluate(lm, tok, projector, whisper: Recognizer, evals: list[dict]) -> dict
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default="training/configs/gemma3-270m/audio_projector.yaml")
-    ap.add_argument("--set", action="append", default=[])
-    args = ap.parse_args()
-    cfg = load_config(args.config, args.set)
-    torch.manual_seed(cfg["seed"])
-    rng = random.Random(cfg["seed"])
-    torch.set_num_threads(cfg["num_threads"])
+# ---------------------------------------------------------------- the recipe
 
-    from peft import LoraConfig, get_peft_model
 
-    from engine.models import load_model
+class AudioProjectorRecipe:
+    """One audio run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    whisper = Recognizer(cfg["whisper"], cpu_threads=cfg["num_threads"])
-    train, evals = build_items(cfg, rng)
-    cache = paths.cache_dir() / "audio_projector" / cfg["whisper"]
-    featurize(train, whisper, cache, "train clips")
-    featurize(evals, whisper, cache, "eval clips")
+    def __init__(self, cfg: AudioProjectorConfig) -> None:
+        self.cfg = cfg
 
-    loaded = load_model(cfg["base_model"])
-    tok = loaded.tokenizer
-    base = loaded.model
-    for p in base.parameters():
-        p.requires_grad_(False)
-    lcfg = cfg["lora"]
-    lm = get_peft_model(base, LoraConfig(r=lcfg["r"], lora_alpha=lcfg["alpha"], lora_dropout=lcfg["dropout"],
-                                         target_modules=lcfg["target_modules"], task_type="CAUSAL_LM"))
-    enc_dim = np.load(train[0]["path"])["states"].shape[1]
-    lm_dim = base.get_input_embeddings().weight.shape[1]
-    pcfg = cfg["projector"]
-    projector = AudioProjector(enc_dim, lm_dim, pcfg["stack"], pcfg["hidden"])
-    prompt_ids = tok(PROMPT, add_special_tokens=False).input_ids
+    def run(self) -> dict:
+        self.setup()
+        self.data()
+        self.model()
+        self.train()
+        metrics = self.evaluate()
+        self.ship(metrics)
+        return metrics
 
-    t = cfg["train"]
-    lora_params = [p for p in lm.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([
-        {"params": projector.parameters(), "lr": t["lr_projector"]},
-        {"params": lora_params, "lr": t["lr_lora"]},
-    ], weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / t["warmup_steps"]) * max(0.1, 1 - s / t["steps"]))
-    lm.train()
-    ema, t0 = None, time.time()
-    bar = tqdm(range(t["steps"]), desc="train")
-    for step in bar:
-        batch = rng.sample(train, t["batch_size"])
-        loss = batch_loss(lm, tok, projector, batch, prompt_ids)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(projector.parameters()) + lora_params, t["grad_clip"])
-        opt.step()
-        sched.step()
-        ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
-        if step % t["log_every"] == 0:
-            bar.set_postfix(loss=f"{ema:.3f}")
-    train_seconds = time.time() - t0
+    # -- setup: seeds, threads, the Whisper recognizer (its encoder makes the features, its decoder is the bar)
 
-    metrics = evaluate(lm, tok, projector, whisper, evals)
-    metrics.update({"steps": t["steps"], "train_loss_ema": round(ema, 4), "train_seconds": round(train_seconds)})
-    print(json.dumps(metrics, indent=2))
+    def setup(self) -> None:
+        t = self.cfg.train
+        torch.manual_seed(t.seed)
+        self.rng = random.Random(t.seed)
+        torch.set_num_threads(t.threads)
+        self.whisper = Recognizer(self.cfg.whisper, cpu_threads=t.threads)
 
-    out_dir = paths.repo_assets_dir() / cfg["output"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
+    # -- data: clips synthesized with espeak-ng and encoded by Whisper (cached on disk)
 
-    save_file({k: v.half().contiguous() for k, v in projector.state_dict().items()}, out_dir / "projector.safetensors")
-    (out_dir / "projector.json").write_text(json.dumps(
-        {"encoder": cfg["whisper"], "encoder_dim": enc_dim, "lm_dim": lm_dim, "stack": pcfg["stack"],
-         "hidden": pcfg["hidden"], "prompt": PROMPT}, indent=2))
-    lm.save_pretrained(out_dir / "lora")
-    try:
+    def data(self) -> None:
+        self.train_items, self.eval_items = build_items(self.cfg.data, self.cfg.train.seed, self.rng)
+        cache = paths.cache_dir() / "audio_projector" / self.cfg.whisper
+        featurize(self.train_items, self.whisper, cache, "train clips")
+        featurize(self.eval_items, self.whisper, cache, "eval clips")
+
+    # -- model: frozen LM + LoRA, the projector from encoder states to LM embeddings
+
+    def model(self) -> None:
+        from peft import LoraConfig, get_peft_model
+
+        from engine.models import load_model
+
+        self.loaded = load_model(self.cfg.base)
+        base = self.loaded.model
+        for p in base.parameters():
+            p.requires_grad_(False)
+        spec = self.cfg.lora
+        self.lm = get_peft_model(base, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                                                  target_modules=spec.target_modules, task_type="CAUSAL_LM"))
+        self.enc_dim = np.load(self.train_items[0]["path"])["states"].shape[1]
+        self.lm_dim = base.get_input_embeddings().weight.shape[1]
+        shape = self.cfg.projector
+        self.projector = AudioProjector(self.enc_dim, self.lm_dim, shape.stack, shape.hidden)
+
+    # -- train: AdamW on projector + LoRA, linear warmup then linear decay to 10%
+
+    def train(self) -> None:
+        t, lm, projector, tok = self.cfg.train, self.lm, self.projector, self.loaded.tokenizer
+        prompt_ids = tok(PROMPT, add_special_tokens=False).input_ids
+        lora_params = [p for p in lm.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW([
+            {"params": projector.parameters(), "lr": t.lr_projector},
+            {"params": lora_params, "lr": t.lr},
+        ], weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / t.warmup_steps) * max(0.1, 1 - s / t.max_steps))
+        lm.train()
+        ema, t0 = None, time.time()
+        bar = tqdm(range(t.max_steps), desc="train")
+        for step in bar:
+            batch = self.rng.sample(self.train_items, t.batch_size)
+            loss = batch_loss(lm, tok, projector, batch, prompt_ids)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(projector.parameters()) + lora_params, t.grad_clip)
+            opt.step()
+            sched.step()
+            ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
+            if step % t.log_every == 0:
+                bar.set_postfix(loss=f"{ema:.3f}")
+        self.train_loss_ema, self.train_seconds = ema, time.time() - t0
+
+    # -- evaluate: WER and command accuracy of this path and of Whisper's own decoder, held-out clips
+
+    def evaluate(self) -> dict:
+        metrics = evaluate(self.lm, self.loaded.tokenizer, self.projector, self.whisper, self.eval_items)
+        metrics.update({"steps": self.cfg.train.max_steps, "train_loss_ema": round(self.train_loss_ema, 4),
+                        "train_seconds": round(self.train_seconds)})
+        print(json.dumps(metrics, indent=2))
+        return metrics
+
+    # -- ship: projector weights + json, the LoRA (peft format), manifest entry
+
+    def ship(self, metrics: dict) -> None:
+        from safetensors.torch import save_file
+
         from engine.manifest import register_artifact
-    except ImportError:
-        return
-    register_artifact(
-        cfg["artifact_name"], "audio_projector", [out_dir], base_model=cfg["base_model"],
-        base_sha256=loaded.info.source_sha256, recipe=RECIPE, config=args.config,
-        data=f"espeak-ng speech of {len(train)} clips: {cfg['data']['corpus']} sentences (training/data/corpora.py) "
-             f"+ the command vocabulary; voices {cfg['data']['voices']}, speeds {cfg['data']['speeds']}, "
-             f"SNR {cfg['data']['snr_db']} dB",
-        metrics={k: v for k, v in metrics.items() if k not in ("projector", "whisper")} | {
-            "wer_projector": metrics["projector"]["wer"], "wer_whisper": metrics["whisper"]["wer"],
-            "command_accuracy_projector": metrics["projector"]["command_accuracy"],
-            "command_accuracy_whisper": metrics["whisper"]["command_accuracy"]},
-        extra={"default_decoder": "whisper", "encoder": cfg["whisper"]},
-    )
+
+        cfg, out, shape = self.cfg, self.cfg.output, self.cfg.projector
+        out.path.mkdir(parents=True, exist_ok=True)
+        dtype = getattr(torch, out.dtype)
+        save_file({k: v.to(dtype).contiguous() for k, v in self.projector.state_dict().items()},
+                  out.path / "projector.safetensors")
+        (out.path / "projector.json").write_text(json.dumps(
+            {"encoder": cfg.whisper, "encoder_dim": self.enc_dim, "lm_dim": self.lm_dim, "stack": shape.stack,
+             "hidden": shape.hidden, "prompt": PROMPT}, indent=2))
+        self.lm.save_pretrained(out.path / "lora")
+        if not out.register:
+            return
+        d = cfg.data
+        register_artifact(
+            out.name, "audio_projector", [out.path], base_model=cfg.base,
+            base_sha256=self.loaded.info.source_sha256, recipe=RECIPE, config=cfg.source,
+            data=f"espeak-ng speech of {len(self.train_items)} clips: {d.corpus} sentences "
+                 f"(training/data/corpora.py) + the command vocabulary; voices {d.voices}, speeds {d.speeds}, "
+                 f"SNR {d.snr_db} dB",
+            metrics={k: v for k, v in metrics.items() if k not in ("projector", "whisper")} | {
+                "wer_projector": metrics["projector"]["wer"], "wer_whisper": metrics["whisper"]["wer"],
+                "command_accuracy_projector": metrics["projector"]["command_accuracy"],
+                "command_accuracy_whisper": metrics["whisper"]["command_accuracy"]},
+            extra={"default_decoder": "whisper", "encoder": cfg.whisper},
+            root=out.manifest_path,
+        )
+
+
+def run(cfg: AudioProjectorConfig) -> dict:
+    """Train, evaluate and ship the audio projector + LoRA; the evaluation's metrics."""
+    return AudioProjectorRecipe(cfg).run()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(recipe_config_from_argv(
+        AudioProjectorConfig, argv, __doc__.splitlines()[0], "training/configs/gemma3-270m/audio_projector.yaml"
+    ))
 
 
 if __name__ == "__main__":

@@ -9,22 +9,26 @@ prefix); the rest (the continuation) is what the LM must predict:
     loss = NLL(continuation | BOS, soft, prefix)          LM frozen, only the projector learns
 
 so the projector learns to turn an author's *other* paragraphs into a prefix
-that makes that author's next words likelier. The result is written to
-``assets/<output>/`` (safetensors + json) and recorded in ``assets/manifest.json``.
+that makes that author's next words likelier. Stages (PersonaProjectorRecipe): setup (threads,
+seeds, frozen LM) -> data (personas and their MiniLM vectors) -> model (projector, input
+standardised on real personas) -> train (AdamW, warmup + cosine) -> ship (every ``train.save_every``
+steps and at the end: safetensors + json in ``output.dir``, entry in ``assets/manifest.json``).
+Its evaluation is training/eval/persona_gain.py.
 
     .venv/bin/python -m training.recipes.persona_projector \\
-        --config training/configs/gemma3-270m/persona_projector.yaml --set train.steps=20
+        --config training/configs/gemma3-270m/persona_projector.yaml train.max_steps=20
 """
 
 from __future__ import annotations
 
-import argparse
+import copy
 import json
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 
 from engine.persona.aggregate import attention_persona, mean_persona
 from engine.persona.projector import PersonaProjector, ProjectorConfig
-from training.config import load_config  # YAML + key.sub=value overrides, shared by all recipes
+from training.config import OutputConfig, RecipeConfig, TrainConfig, option, recipe_config_from_argv, section
 
 RECIPE = "training/recipes/persona_projector.py"
 
@@ -40,6 +44,42 @@ RECIPE = "training/recipes/persona_projector.py"
 # ---------------------------------------------------------------- config
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProjectorShape:
+    num_tokens: int = option(4, help="soft tokens k the persona becomes")
+    inner: int = option(256, help="hidden width of the projector's MLP")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregationConfig:
+    kind: Literal["attention", "mean"] = option(
+        "attention", help="attention: history paragraphs weighted by similarity to the prefix (PPlug); mean"
+    )
+    top_k: int = option(32, help="attention: history paragraphs attended to")
+    temperature: float = option(0.1, help="attention: softmax temperature over cosine similarities")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectorData:
+    max_completion_tokens: int = option(40, help="continuation tokens scored per example")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectorTrain(TrainConfig):
+    save_every: int = option(
+        40, help="save and register the projector every this many steps (and at the end)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonaProjectorConfig(RecipeConfig):
+    projector: ProjectorShape = section(ProjectorShape, "the projector's shape")
+    aggregation: AggregationConfig = section(
+        AggregationConfig, "how a persona's paragraphs become one vector"
+    )
+    data: ProjectorData = section(ProjectorData, "the examples (training.data.personas)")
+    train: ProjectorTrain = section(ProjectorTrain, "optimisation")
+    output: OutputConfig = section(OutputConfig, "the projector's folder and manifest entry")
 
 
 # ---------------------------------------------------------------- LM scoring (shared with the eval)
@@ -143,74 +183,117 @@ def prepare_personas(names, personas, tokenizer, max_cont: int) -> list[PersonaD
     return out
 
 
-# ---------------------------------------------------------------- training
+# ---------------------------------------------------------------- the recipe
 
 
-def train(config: dict, config_path: str) -> dict:
-    from tqdm import tqdm
+class PersonaProjectorRecipe:
+    """One projector run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    from engine.models import load_model
-    from training.data.personas import SEEN, UNSEEN, build_personas
+    def __init__(self, cfg: PersonaProjectorConfig) -> None:
+        self.cfg = cfg
 
-    torch.set_num_threads(int(config.get("num_threads", 1)))
-    seed = int(config.get("seed", 0))
-    random.seed(seed)
-    torch.manual_seed(seed)
-    tcfg, acfg = config["train"], config["aggregation"]
+    def run(self) -> dict:
+        self.setup()
+        self.data()
+        self.model()
+        return self.train()
 
-    loaded = load_model(config["base_model"])
-    model, tokenizer = loaded.model, loaded.tokenizer
-    model.requires_grad_(False)
-    hidden = int(model.config.get_text_config().hidden_size)
+    # -- setup: threads, seeds, the frozen LM
 
-    print("building personas and their MiniLM vectors (cached after the first run)...", flush=True)
-    personas = build_personas()
-    data = prepare_personas(SEEN, personas, tokenizer, int(tcfg["max_continuation_tokens"]))
+    def setup(self) -> None:
+        from engine.models import load_model
 
-    pcfg = ProjectorConfig(
-        hidden_size=hidden,
-        num_tokens=int(config["projector"]["num_tokens"]),
-        inner=int(config["projector"]["inner"]),
-        aggregation=acfg["kind"],
-        top_k=int(acfg["top_k"]),
-        temperature=float(acfg["temperature"]),
-    )
-    projector = PersonaProjector(pcfg)
-    # Standardise the projector's input on personas like those it will see (aggregated per query).
-    samples = torch.cat(
-        [
-            persona_vectors(pcfg.aggregation, d.queries[:128], d.history, pcfg.top_k, pcfg.temperature)
-            for d in data
-        ]
-    )
-    center = samples.mean(dim=0)
-    in_scale = float(1.0 / (samples - center).norm(dim=-1).pow(2).mean().sqrt())
-    projector.init_from_embeddings(neutral_embeddings(model, tokenizer, pcfg.num_tokens), center, in_scale)
-    print(f"persona input: centred RMS norm {1 / in_scale:.3f} -> scaled to 1", flush=True)
-    # Each author equally often (five Austen novels must not drown the one Melville), then a persona.
-    authors: dict[str, list[int]] = {}
-    for i, d in enumerate(data):
-        authors.setdefault(d.name.split(":")[0], []).append(i)
-    author_groups = list(authors.values())
+        torch.set_num_threads(self.cfg.train.threads)
+        random.seed(self.cfg.train.seed)
+        torch.manual_seed(self.cfg.train.seed)
+        self.loaded = load_model(self.cfg.base)
+        self.loaded.model.requires_grad_(False)
 
-    steps, batch_size = int(tcfg["steps"]), int(tcfg["batch_size"])
-    optimizer = torch.optim.AdamW(projector.parameters(), lr=float(tcfg["lr"]), weight_decay=0.0)
-    warmup = int(tcfg.get("warmup_steps", 0))
+    # -- data: the seen personas, their MiniLM vectors and examples
 
-    def lr_factor(step: int) -> float:  # linear warmup, cosine decay to 10%
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    def data(self) -> None:
+        from training.data.personas import SEEN, build_personas
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    out_dir = Path(__file__).resolve().parents[2] / "assets" / config["output"]
-    history_log = []
-    ema = None
-    started = time.monotonic()
-    bar = tqdm(range(steps), desc="persona projector", mininterval=5)
-    for step in bar:
-        chosen = [random.choice(random.choice(author_groups)) for _ in range(batch_size)]
+        print("building personas and their MiniLM vectors (cached after the first run)...", flush=True)
+        personas = build_personas()
+        self.personas = prepare_personas(
+            SEEN, personas, self.loaded.tokenizer, self.cfg.data.max_completion_tokens
+        )
+        # Each author equally often (five Austen novels must not drown the one Melville), then a persona.
+        authors: dict[str, list[int]] = {}
+        for i, d in enumerate(self.personas):
+            authors.setdefault(d.name.split(":")[0], []).append(i)
+        self.author_groups = list(authors.values())
+
+    # -- model: the projector, its input standardised on personas like those it will see
+
+    def model(self) -> None:
+        cfg, model = self.cfg, self.loaded.model
+        pcfg = ProjectorConfig(
+            hidden_size=int(model.config.get_text_config().hidden_size),
+            num_tokens=cfg.projector.num_tokens,
+            inner=cfg.projector.inner,
+            aggregation=cfg.aggregation.kind,
+            top_k=cfg.aggregation.top_k,
+            temperature=cfg.aggregation.temperature,
+        )
+        self.projector = PersonaProjector(pcfg)
+        samples = torch.cat(
+            [
+                persona_vectors(pcfg.aggregation, d.queries[:128], d.history, pcfg.top_k, pcfg.temperature)
+                for d in self.personas
+            ]
+        )
+        center = samples.mean(dim=0)
+        in_scale = float(1.0 / (samples - center).norm(dim=-1).pow(2).mean().sqrt())
+        neutral = neutral_embeddings(model, self.loaded.tokenizer, pcfg.num_tokens)
+        self.projector.init_from_embeddings(neutral, center, in_scale)
+        print(f"persona input: centred RMS norm {1 / in_scale:.3f} -> scaled to 1", flush=True)
+
+    # -- train: AdamW on the projector only, linear warmup then cosine decay to 10%
+
+    def train(self) -> dict:
+        from tqdm import tqdm
+
+        t, projector = self.cfg.train, self.projector
+        optimizer = torch.optim.AdamW(projector.parameters(), lr=t.lr, weight_decay=0.0)
+
+        def lr_factor(step: int) -> float:
+            if step < t.warmup_steps:
+                return (step + 1) / t.warmup_steps
+            progress = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+        log, ema, started = [], None, time.monotonic()
+        bar = tqdm(range(t.max_steps), desc="persona projector", mininterval=5)
+        for step in bar:
+            loss = self.batch_loss(t.batch_size)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(projector.parameters(), t.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
+            bar.set_postfix(loss=f"{ema:.3f}")
+            if (step + 1) % t.log_every == 0:
+                per_step = (time.monotonic() - started) / (step + 1)
+                print(
+                    f"step {step + 1}/{t.max_steps} loss {loss.item():.4f} ema {ema:.4f} {per_step:.1f}s/step",
+                    flush=True,
+                )
+                log.append({"step": step + 1, "loss_ema": round(ema, 4)})
+            if (step + 1) % t.save_every == 0 or step + 1 == t.max_steps:
+                self.ship(step + 1, ema)
+        run_path = self.cfg.output.run_path
+        run_path.mkdir(parents=True, exist_ok=True)
+        (run_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        return {"final_loss_ema": ema, "log": log}
+
+    def batch_loss(self, batch_size: int) -> torch.Tensor:
+        """Mean continuation NLL of a batch: author, persona and paragraph drawn at random."""
+        data, pcfg = self.personas, self.projector.config
+        chosen = [random.choice(random.choice(self.author_groups)) for _ in range(batch_size)]
         picks = [(p, random.randrange(len(data[p].examples))) for p in chosen]
         vectors = []
         for p, j in picks:
@@ -222,67 +305,50 @@ def train(config: dict, config_path: str) -> dict:
                     pcfg.aggregation, d.queries[j : j + 1], d.history, pcfg.top_k, pcfg.temperature, exclude
                 )
             )
-        soft = projector(torch.cat(vectors))
-        sums, counts = continuation_nll(model, [data[p].examples[j] for p, j in picks], soft)
-        loss = sums.sum() / counts.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(projector.parameters(), float(tcfg["grad_clip"]))
-        optimizer.step()
-        scheduler.step()
-        ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
-        bar.set_postfix(loss=f"{ema:.3f}")
-        if (step + 1) % int(tcfg["log_every"]) == 0:
-            elapsed = time.monotonic() - started
-            print(
-                f"step {step + 1}/{steps} loss {loss.item():.4f} ema {ema:.4f} {elapsed / (step + 1):.1f}s/step",
-                flush=True,
-            )
-            history_log.append({"step": step + 1, "loss_ema": round(ema, 4)})
-        if (step + 1) % int(tcfg["save_every"]) == 0 or step + 1 == steps:
-            _save(projector, out_dir, config, config_path, loaded, step + 1, ema, SEEN, UNSEEN)
-    return {"final_loss_ema": ema, "log": history_log}
+        soft = self.projector(torch.cat(vectors))
+        sums, counts = continuation_nll(self.loaded.model, [data[p].examples[j] for p, j in picks], soft)
+        return sums.sum() / counts.sum()
 
+    # -- ship: weights + config in output.dir, manifest entry
 
-def _save(
-    projector, out_dir: Path, config: dict, config_path: str, loaded, step: int, ema, seen, unseen
-) -> None:
-    projector.save(out_dir)
-    metrics = {"steps": step, "train_loss_ema": round(float(ema), 4)}
-    data = (
-        f"training/data/personas.py: seen {', '.join(seen)}; unseen {', '.join(unseen)} "
-        "(Debian r-cran-janeaustenr, r-cran-tokenizers, r-cran-tm via training/data/corpora.py)"
-    )
-    try:
+    def ship(self, step: int, ema: float) -> None:
         from engine.manifest import register_artifact
-    except ImportError:
-        print("engine.manifest is missing: artifact saved but not registered", flush=True)
-        return
-    register_artifact(
-        config["artifact_name"],
-        "persona_projector",
-        [out_dir],
-        base_model=config["base_model"],
-        base_sha256=loaded.info.source_sha256,
-        recipe=RECIPE,
-        config=config_path,
-        data=data,
-        metrics=metrics,
-        extra=projector.config.to_json(),
-    )
-    print(f"saved step {step} to {out_dir} and registered {config['artifact_name']}", flush=True)
+        from training.data.personas import SEEN, UNSEEN
+
+        out = self.cfg.output
+        copy.deepcopy(self.projector).to(getattr(torch, out.dtype)).save(out.path)
+        print(f"saved step {step} to {out.path}", flush=True)
+        if not out.register:
+            return
+        register_artifact(
+            out.name,
+            "persona_projector",
+            [out.path],
+            base_model=self.cfg.base,
+            base_sha256=self.loaded.info.source_sha256,
+            recipe=RECIPE,
+            config=self.cfg.source,
+            data=(
+                f"training/data/personas.py: seen {', '.join(SEEN)}; unseen {', '.join(UNSEEN)} "
+                "(Debian r-cran-janeaustenr, r-cran-tokenizers, r-cran-tm via training/data/corpora.py)"
+            ),
+            metrics={"steps": step, "train_loss_ema": round(float(ema), 4)},
+            extra=self.projector.config.to_json(),
+            root=out.manifest_path,
+        )
+        print(f"registered {out.name}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], help="override, e.g. train.steps=20")
-    args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
-    result = train(config, args.config)
+def run(cfg: PersonaProjectorConfig) -> dict:
+    """Train and ship the projector; its final loss EMA and the logged losses."""
+    return PersonaProjectorRecipe(cfg).run()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    np.set_printoptions(precision=4)
+    result = run(recipe_config_from_argv(PersonaProjectorConfig, argv, __doc__.splitlines()[0]))
     print(json.dumps({k: v for k, v in result.items() if k != "log"}))
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     main()

@@ -1,5 +1,4 @@
-"""SFT of one LoRA adapter on the frozen base: task_autocomplete, task_continue, task_rephrase, task_dictation,
-persona.
+"""Train one LoRA adapter (a writing task or the persona) on the frozen base by SFT.
 
     python -m training.recipes.sft_lora --config training/configs/gemma3-270m/task_continue.yaml \
         train.max_steps=40 lora.r=16
@@ -7,70 +6,145 @@ persona.
     # the same recipe on 2 processes (gloo on CPU; NCCL on GPUs)
     torchrun --standalone --nproc_per_node 2 -m training.recipes.sft_lora --config ... train.max_steps=2
 
-Top to bottom: config -> base model (engine.models) -> examples (training.data.tasks,
-in the engine's prompt format) -> tokens -> peft LoRA -> transformers Trainer with a
-completion-only loss (training.loss) and an intruder-dimension monitor -> held-out NLL
-of base vs adapter -> adapter saved in peft format (fp16) -> manifest entry.
+Stages (SftLoraRecipe): setup (threads, seed, base model from engine.models) -> data (examples from
+training.data.tasks in the engine's prompt format, tokenized, persona soft tokens) -> model (peft LoRA,
+optionally on top of frozen shipped adapters, intruder-dimension monitor) -> train (transformers Trainer
+with the completion-only loss of training.loss) -> evaluate (held-out NLL of base, adapters below and
+the new adapter) -> ship (fp16 peft adapter under assets/ + manifest entry, only if it improves).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from training.config import REPO, load_config
+from training.config import (
+    LoraAdapterConfig,
+    OutputConfig,
+    RecipeConfig,
+    TrainConfig,
+    option,
+    recipe_config_from_argv,
+    section,
+)
 from training.data import tasks
 from training.loss import CompletionLM, mean_completion_nll, pad_batch, tokenize_example
 
 RECIPE = "training/recipes/sft_lora.py"
 
 
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- config
 
 
-def build_examples(cfg: dict, part: str, n: int) -> list[tasks.Example]:
-    data = cfg["data"]
-    task, corpora, seed = cfg["task"], data.get("corpora", ["austen"]), int(data.get("seed", 0))
-    seed += 0 if part == "train" else 1000
+@dataclass(frozen=True, kw_only=True)
+class SftData:
+    corpora: list[str] = option(["austen"], help="corpora of training.data.corpora the examples come from")
+    train_examples: int = option(512, help="training examples built from the corpora's training part")
+    eval_examples: int = option(32, help="held-out examples (test part) scored before shipping")
+    max_prompt_tokens: int = option(192, help="prompt tokens kept (BOS and the tokens nearest the cursor)")
+    max_completion_tokens: int = option(64, help="completion tokens kept: the only tokens in the loss")
+    context_paragraphs: int = option(3, help="continue: paragraphs of context before the target one")
+    rest: Literal["sentence", "paragraph", "text"] = option(
+        "sentence", help="autocomplete: the ghost text runs to the end of the sentence, paragraph or budget"
+    )
+    pairs: str | None = option(None, help="rephrase: JSONL of (source, paraphrase) pairs, repo-relative")
+    seed: int = option(0, help="seed of the example sampling (held-out examples use seed + 1000)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftLora(LoraAdapterConfig):
+    freeze_a: bool = option(False, help="train B only; A stays at its random init (LoRA-FA)")
+    stack_on: list[str] = option(
+        [], help="shipped adapters (manifest names) kept active and frozen below the new one"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftTrain(TrainConfig):
+    grad_accum: int = option(1, help="micro-batches per optimizer step")
+    scheduler: str = option("cosine", help="transformers lr_scheduler_type")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorConfig:
+    every: int = option(10, help="measure intruder dimensions every this many steps (0: only at the end)")
+    top_k: int = option(10, help="top singular vectors of the adapted weight compared with the base's")
+    threshold: float = option(0.5, help="cosine below which a singular vector counts as an intruder")
+    modules: list[str] | None = option(None, help="LoRA layers watched (None: a few spread over the depth)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonaConditioning:
+    soft_tokens: bool = option(False, help="prefix each example with its author's persona soft tokens")
+    projector: str = option(
+        "persona_projector", help="manifest name of the persona projector that makes them"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftOutput(OutputConfig):
+    require_improvement: bool = option(
+        True, help="ship only an adapter that beats the base and the adapter already shipped"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftConfig(RecipeConfig):
+    task: Literal["autocomplete", "continue", "persona", "dictation", "rephrase"] = option(
+        help="which examples (training.data.tasks) and prompt format the adapter learns"
+    )
+    data: SftData = section(SftData, "the examples")
+    lora: SftLora = section(SftLora, "the adapter")
+    train: SftTrain = section(SftTrain, "optimisation (transformers Trainer)")
+    monitor: MonitorConfig = section(MonitorConfig, "intruder-dimension monitor (training.lora)")
+    persona: PersonaConditioning = section(PersonaConditioning, "persona soft-token conditioning")
+    output: SftOutput = section(SftOutput, "the adapter's folder and manifest entry")
+    eval_base: bool = option(True, help="score the bare base on the held-out set (the shipping bar)")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def build_examples(cfg: SftConfig, part: str, n: int) -> list[tasks.Example]:
+    data, task = cfg.data, cfg.task
+    seed = data.seed + (0 if part == "train" else 1000)
     if task == "autocomplete":
-        return tasks.autocomplete_examples(corpora, part, n, seed, rest=data.get("rest", "sentence"))
+        return tasks.autocomplete_examples(data.corpora, part, n, seed, rest=data.rest)
     if task == "continue":
-        return tasks.continue_examples(corpora, part, n, seed, int(data.get("context_paragraphs", 3)))
+        return tasks.continue_examples(data.corpora, part, n, seed, data.context_paragraphs)
     if task == "persona":
-        return tasks.persona_examples(corpora, part, n, seed)
+        return tasks.persona_examples(data.corpora, part, n, seed)
     if task == "dictation":
-        return tasks.dictation_examples(corpora, part, n, seed)
-    if task == "rephrase":
-        from training.data.corpora import split
-        from training.data.rephrase import load_pairs
+        return tasks.dictation_examples(data.corpora, part, n, seed)
+    from training.data.corpora import split
+    from training.data.rephrase import load_pairs
 
-        # The pairs come from training-part sentences only; a tenth of them is held out for the val NLL.
-        train_pairs, val_pairs = split(load_pairs(data["pairs"], "train"), seed=0, fractions=(0.9, 0.1))
-        pairs = train_pairs if part == "train" else val_pairs
-        return [tasks.rephrase_example(p["source"], p["paraphrase"], p["origin"]) for p in pairs[:n]]
-    raise ValueError(f"unknown task {task!r}")
+    if data.pairs is None:
+        raise ValueError("task rephrase needs data.pairs (a JSONL of pairs)")
+    # The pairs come from training-part sentences only; a tenth of them is held out for the val NLL.
+    train_pairs, val_pairs = split(load_pairs(data.pairs, "train"), seed=0, fractions=(0.9, 0.1))
+    pairs = train_pairs if part == "train" else val_pairs
+    return [tasks.rephrase_example(p["source"], p["paraphrase"], p["origin"]) for p in pairs[:n]]
 
 
-def attach_persona(cfg: dict, rows: list[dict], examples: list[tasks.Example], loaded) -> str:
+def attach_persona(cfg: SftConfig, rows: list[dict], examples: list[tasks.Example], loaded) -> str:
     """Add persona soft tokens to each row when the persona projector artifact is installed.
 
     Returns a sentence for the data description saying which conditioning was used.
     """
-    pcfg = cfg.get("persona") or {}
-    if not pcfg.get("soft_tokens", False):
+    if not cfg.persona.soft_tokens:
         return "no soft tokens (author conditioning is the author's own passage in the prompt)"
     from training.data.persona_tokens import persona_soft_tokens
 
-    soft, note = persona_soft_tokens(
-        loaded, examples, cfg["data"].get("corpora", ["austen"]), pcfg.get("projector", "persona_projector")
-    )
+    soft, note = persona_soft_tokens(loaded, examples, cfg.data.corpora, cfg.persona.projector)
     if soft is None:
         return note
     for row, s in zip(rows, soft, strict=True):
@@ -78,15 +152,12 @@ def attach_persona(cfg: dict, rows: list[dict], examples: list[tasks.Example], l
     return note
 
 
-# ---------------------------------------------------------------- training
-
-
-def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, str]:
+def should_ship(cfg: SftConfig, metrics: dict, data_desc: str = "") -> tuple[bool, str]:
     """Ship (overwrite assets/ + manifest) only an adapter that beats the base on its held-out NLL and
     improves on the adapter already shipped under that name, when both were scored on the same
     held-out set (its fingerprint; entries older than the fingerprint: same size and data line)."""
-    out = cfg["output"]
-    if not out.get("require_improvement", True):
+    out = cfg.output
+    if not out.require_improvement:
         return True, "improvement not required (output.require_improvement=false)"
     new, base = metrics["heldout_completion_nll_adapter"], metrics["heldout_completion_nll_base"]
     if base is not None and new >= base:
@@ -96,7 +167,7 @@ def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, st
         return False, f"held-out NLL {new} does not beat the adapters it is stacked on ({below})"
     from engine.manifest import load_manifest
 
-    old = load_manifest(manifest_root(cfg)).get(cfg["name"])
+    old = load_manifest(out.manifest_path).get(out.name)
     if old is not None and (
         old.metrics.get("heldout_set") == metrics.get("heldout_set")
         if "heldout_set" in old.metrics
@@ -104,24 +175,8 @@ def should_ship(cfg: dict, metrics: dict, data_desc: str = "") -> tuple[bool, st
     ):
         previous = old.metrics.get("heldout_completion_nll_adapter")
         if previous is not None and previous <= new:
-            return False, f"the shipped {cfg['name']} is as good or better (held-out NLL {previous} <= {new})"
+            return False, f"the shipped {out.name} is as good or better (held-out NLL {previous} <= {new})"
     return True, f"held-out NLL {new} beats the base's {base}"
-
-
-def stack_below(cfg: dict, loaded) -> list:
-    """The shipped adapters (manifest artifacts, verified, same base) named in ``lora.stack_on``."""
-    from engine.manifest import artifact
-
-    below = [artifact(name, manifest_root(cfg)) for name in cfg["lora"].get("stack_on") or []]
-    for a in below:
-        a.require_base(loaded.info)
-    return below
-
-
-def manifest_root(cfg: dict) -> Path | None:
-    """The assets folder whose manifest.json the recipe reads and writes (None: the repo's)."""
-    root = cfg["output"].get("manifest_root")
-    return Path(root) if root else None
 
 
 def heldout_fingerprint(rows: list[dict]) -> str:
@@ -140,190 +195,244 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def run(cfg: dict) -> dict:
-    from peft import get_peft_model
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+# ---------------------------------------------------------------- the recipe
 
-    from engine.models import load_model
-    from training import lora
 
-    train_cfg, lora_cfg, data_cfg = cfg["train"], cfg["lora"], cfg["data"]
-    torch.set_num_threads(int(train_cfg.get("threads", 1)))
-    torch.manual_seed(int(train_cfg.get("seed", 0)))
-    started = time.monotonic()
+class SftLoraRecipe:
+    """One SFT run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    loaded = load_model(cfg["base"])
-    tokenizer = loaded.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    def __init__(self, cfg: SftConfig) -> None:
+        self.cfg = cfg
+        self.log_rows: list[dict] = []
 
-    def rows_for(part: str, n: int) -> tuple[list[tasks.Example], list[dict]]:
-        examples = build_examples(cfg, part, n)
+    def run(self) -> dict:
+        self.setup()
+        self.data()
+        self.model()
+        self.train()
+        if not is_main_process():  # rank 0 alone scores, saves and registers
+            return {}
+        metrics = self.evaluate()
+        self.ship(metrics)
+        return metrics
+
+    # -- setup: threads, seed, base model
+
+    def setup(self) -> None:
+        from engine.models import load_model
+
+        torch.set_num_threads(self.cfg.train.threads)
+        torch.manual_seed(self.cfg.train.seed)
+        self.started = time.monotonic()
+        self.loaded = load_model(self.cfg.base)
+        tokenizer = self.loaded.tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    # -- data: examples -> token rows (+ persona soft tokens)
+
+    def data(self) -> None:
+        data = self.cfg.data
+        train_examples, self.train_rows = self._rows("train", data.train_examples)
+        val_examples, self.val_rows = self._rows("test", data.eval_examples)
+        self.conditioning = attach_persona(self.cfg, self.train_rows, train_examples, self.loaded)
+        attach_persona(self.cfg, self.val_rows, val_examples, self.loaded)
+
+    def _rows(self, part: str, n: int) -> tuple[list[tasks.Example], list[dict]]:
+        data = self.cfg.data
+        examples = build_examples(self.cfg, part, n)
         rows = [
             tokenize_example(
-                tokenizer,
+                self.loaded.tokenizer,
                 e.prompt,
                 e.completion,
-                int(data_cfg.get("max_prompt_tokens", 192)),
-                int(data_cfg.get("max_completion_tokens", 64)),
+                data.max_prompt_tokens,
+                data.max_completion_tokens,
             )
             for e in examples
         ]
         return examples, rows
 
-    train_examples, train_rows = rows_for("train", int(data_cfg.get("train_examples", 512)))
-    val_examples, val_rows = rows_for("test", int(data_cfg.get("eval_examples", 32)))
-    conditioning = attach_persona(cfg, train_rows, train_examples, loaded)
-    attach_persona(cfg, val_rows, val_examples, loaded)
+    # -- model: peft LoRA (on top of the frozen shipped adapters in lora.stack_on) + monitor
 
-    peft_config = lora.lora_config(
-        int(lora_cfg.get("r", 64)),
-        int(lora_cfg.get("alpha", 128)),
-        float(lora_cfg.get("dropout", 0.0)),
-        lora_cfg.get("target_modules", lora.ALL_LINEAR),
-    )
-    below = stack_below(cfg, loaded)
-    if below:
-        model = lora.stacked_peft_model(loaded.model, [(a.name, a.folder) for a in below], peft_config)
-    else:
-        model = get_peft_model(loaded.model, peft_config)
-    if lora_cfg.get("freeze_a", False):
-        lora.freeze_lora_a(model)
-    trainable = lora.count_trainable(model)
-    wrapper = CompletionLM(model)
+    def model(self) -> None:
+        from peft import get_peft_model
 
-    monitor_cfg = cfg.get("monitor") or {}
-    monitor = lora.IntruderMonitor(
-        model,
-        monitor_cfg.get("modules"),
-        int(monitor_cfg.get("top_k", 10)),
-        float(monitor_cfg.get("threshold", 0.5)),
-    )
-    log_rows: list[dict] = []
+        from engine.manifest import artifact
+        from training import lora
 
-    class Logger(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            row = {"step": state.global_step, **(logs or {})}
-            every = int(monitor_cfg.get("every", 10))
-            if every and state.global_step % every == 0 or state.global_step == state.max_steps:
-                row.update(monitor.measure())
-            log_rows.append(row)
-            if is_main_process():
-                print(json.dumps(row), flush=True)
+        spec = self.cfg.lora
+        peft_config = lora.lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules)
+        self.below = [artifact(name, self.cfg.output.manifest_path) for name in spec.stack_on]
+        for a in self.below:
+            a.require_base(self.loaded.info)
+        if self.below:
+            self.peft_model = lora.stacked_peft_model(
+                self.loaded.model, [(a.name, a.folder) for a in self.below], peft_config
+            )
+        else:
+            self.peft_model = get_peft_model(self.loaded.model, peft_config)
+        if spec.freeze_a:
+            lora.freeze_lora_a(self.peft_model)
+        self.trainable = lora.count_trainable(self.peft_model)
+        self.wrapper = CompletionLM(self.peft_model)
+        mon = self.cfg.monitor
+        self.monitor = lora.IntruderMonitor(self.peft_model, mon.modules, mon.top_k, mon.threshold)
 
-    run_dir = Path(cfg.get("run_dir") or REPO / ".data" / "runs" / cfg["name"])
-    args = TrainingArguments(
-        output_dir=str(run_dir),
-        max_steps=int(train_cfg.get("max_steps", 50)),
-        per_device_train_batch_size=int(train_cfg.get("batch_size", 4)),
-        gradient_accumulation_steps=int(train_cfg.get("grad_accum", 1)),
-        learning_rate=float(train_cfg.get("lr", 2e-4)),
-        lr_scheduler_type=train_cfg.get("scheduler", "cosine"),
-        warmup_steps=int(train_cfg.get("warmup_steps", 0)),
-        weight_decay=0.0,
-        logging_steps=int(train_cfg.get("logging_steps", 5)),
-        save_strategy="no",
-        eval_strategy="no",
-        report_to=[],
-        use_cpu=not torch.cuda.is_available(),
-        # gloo between CPU processes (torchrun); NCCL is picked by default on GPUs. Single process: none.
-        ddp_backend=("gloo" if not torch.cuda.is_available() else "nccl") if world_size() > 1 else None,
-        ddp_find_unused_parameters=False,
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-        seed=int(train_cfg.get("seed", 0)),
-        disable_tqdm=not is_main_process(),
-    )
-    trainer = Trainer(
-        model=wrapper,
-        args=args,
-        train_dataset=train_rows,
-        data_collator=lambda rows: pad_batch(rows, pad_id),
-        callbacks=[Logger()],
-    )
+    # -- train: transformers Trainer (DDP under torchrun)
 
-    wrapper.eval()
-    nll_base = nll_below = None
-    if cfg.get("eval_base", True) and is_main_process():
-        with model.disable_adapter():
-            nll_base = mean_completion_nll(wrapper, val_rows, pad_id)
-    if below and is_main_process():
-        # What the new adapter must improve on: the composition it is trained on top of.
-        lora.activate_stack(model, [a.name for a in below], None)
-        nll_below = mean_completion_nll(wrapper, val_rows, pad_id)
-        lora.activate_stack(model, [a.name for a in below])
-    trainer.train()
-    wrapper.eval()
-    metrics = {}
-    if is_main_process():
+    def train(self) -> None:
+        from transformers import Trainer, TrainerCallback, TrainingArguments
+
+        t, every, monitor, log_rows = self.cfg.train, self.cfg.monitor.every, self.monitor, self.log_rows
+
+        class Logger(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                row = {"step": state.global_step, **(logs or {})}
+                if every and state.global_step % every == 0 or state.global_step == state.max_steps:
+                    row.update(monitor.measure())
+                log_rows.append(row)
+                if is_main_process():
+                    print(json.dumps(row), flush=True)
+
+        args = TrainingArguments(
+            output_dir=str(self.cfg.output.run_path),
+            max_steps=t.max_steps,
+            per_device_train_batch_size=t.batch_size,
+            gradient_accumulation_steps=t.grad_accum,
+            learning_rate=t.lr,
+            lr_scheduler_type=t.scheduler,
+            warmup_steps=t.warmup_steps,
+            weight_decay=0.0,
+            max_grad_norm=t.grad_clip,
+            logging_steps=t.log_every,
+            save_strategy="no",
+            eval_strategy="no",
+            report_to=[],
+            use_cpu=not torch.cuda.is_available(),
+            # gloo between CPU processes (torchrun); NCCL is picked by default on GPUs. Single process: none.
+            ddp_backend=("gloo" if not torch.cuda.is_available() else "nccl") if world_size() > 1 else None,
+            ddp_find_unused_parameters=False,
+            dataloader_num_workers=0,
+            remove_unused_columns=False,
+            seed=t.seed,
+            disable_tqdm=not is_main_process(),
+        )
+        self.trainer = Trainer(
+            model=self.wrapper,
+            args=args,
+            train_dataset=self.train_rows,
+            data_collator=lambda rows: pad_batch(rows, self.pad_id),
+            callbacks=[Logger()],
+        )
+        self.trainer.train()
+
+    # -- evaluate: held-out completion NLL of the adapter, the bare base and the adapters below
+
+    def evaluate(self) -> dict:
+        from training import lora
+
+        wrapper, val_rows, pad_id = self.wrapper, self.val_rows, self.pad_id
+        wrapper.eval()
         nll_adapter = mean_completion_nll(wrapper, val_rows, pad_id)
-        metrics = {
+        # The base and the adapters below are frozen: scoring them after training gives their
+        # scores before it.
+        nll_base = nll_below = None
+        if self.cfg.eval_base:
+            with self.peft_model.disable_adapter():
+                nll_base = mean_completion_nll(wrapper, val_rows, pad_id)
+        if self.below:  # what the new adapter must improve on: the composition it is trained on top of
+            names = [a.name for a in self.below]
+            lora.activate_stack(self.peft_model, names, None)
+            nll_below = mean_completion_nll(wrapper, val_rows, pad_id)
+            lora.activate_stack(self.peft_model, names)
+        return {
             "heldout_completion_nll_base": round(nll_base, 4) if nll_base is not None else None,
             "heldout_completion_nll_adapter": round(nll_adapter, 4),
             **({"heldout_completion_nll_below": round(nll_below, 4)} if nll_below is not None else {}),
             "heldout_examples": len(val_rows),
             "heldout_set": heldout_fingerprint(val_rows),
-            "train_examples": len(train_rows),
-            "steps": int(trainer.state.global_step),
-            "trainable_params": trainable,
-            "final_train_loss": next((r["loss"] for r in reversed(log_rows) if "loss" in r), None),
-            **{k: round(v, 4) for k, v in monitor.measure().items()},
-            "train_seconds": round(time.monotonic() - started, 1),
+            "train_examples": len(self.train_rows),
+            "steps": int(self.trainer.state.global_step),
+            "trainable_params": self.trainable,
+            "final_train_loss": next((r["loss"] for r in reversed(self.log_rows) if "loss" in r), None),
+            **{k: round(v, 4) for k, v in self.monitor.measure().items()},
+            "train_seconds": round(time.monotonic() - self.started, 1),
             "world_size": world_size(),
         }
-        out_dir = Path(cfg["output"]["dir"])
-        out_dir = out_dir if out_dir.is_absolute() else REPO / out_dir
-        data_desc = (
-            f"task={cfg['task']}; corpora={data_cfg.get('corpora')}; split=contiguous tail per book "
-            f"(train/val/test {tasks.SPLIT_FRACTIONS}); {len(train_rows)} train examples; "
-            f"prompts from engine.prompts; persona conditioning: {conditioning}"
-        )
-        if cfg["task"] == "rephrase":
-            data_desc += f"; pairs: {data_cfg['pairs']}"
-        if cfg["task"] == "autocomplete":
-            data_desc += f"; ghost text = rest of the {data_cfg.get('rest', 'sentence')}"
-        if below:
-            data_desc += "; trained on top of " + " + ".join(f"{a.name} (frozen, active)" for a in below)
+
+    # -- ship: save the adapter (assets/ if it improves, else the run folder) and register it
+
+    def ship(self, metrics: dict) -> None:
+        from training import lora
+
+        cfg, out = self.cfg, self.cfg.output
+        data_desc = self.data_description()
         ship, why = should_ship(cfg, metrics, data_desc)
-        metrics_note = {"shipped": ship, "ship_decision": why}
-        if not ship:  # keep the run's adapter for inspection, leave the shipped one alone
-            out_dir = run_dir / "adapter"
-        lora.save_adapter(model, out_dir, dtype=getattr(torch, cfg["output"].get("dtype", "float16")))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows))
-        metrics["adapter_bytes"] = sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file())
-        if ship and cfg["output"].get("register", False):
-            from engine.export.compose import adapter_sha256
-            from engine.manifest import register_artifact
+        folder = out.path if ship else out.run_path / "adapter"  # a rejected adapter stays for inspection
+        lora.save_adapter(self.peft_model, folder, dtype=getattr(torch, out.dtype))
+        out.run_path.mkdir(parents=True, exist_ok=True)
+        (out.run_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.log_rows))
+        metrics["adapter_bytes"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        if ship and out.register:
+            self.register(folder, metrics, data_desc)
+        print(json.dumps({"done": out.name, **metrics, "shipped": ship, "ship_decision": why}), flush=True)
 
-            register_artifact(
-                cfg["name"],
-                "lora_adapter",
-                [out_dir],
-                base_model=loaded.info.name,
-                base_sha256=loaded.info.source_sha256,
-                recipe=RECIPE,
-                config=cfg.get("_config_path", ""),
-                data=data_desc,
-                metrics=metrics,
-                extra={
-                    "lora": {k: lora_cfg.get(k) for k in ("r", "alpha", "target_modules", "freeze_a")},
-                    "task": cfg["task"],
-                    # The adapters it was trained on top of, by content: retraining them invalidates it.
-                    **({"stack_on": {a.name: adapter_sha256(a.folder) for a in below}} if below else {}),
+    def data_description(self) -> str:
+        """The manifest's ``data`` line (also how entries older than the held-out fingerprint compare)."""
+        cfg, data = self.cfg, self.cfg.data
+        desc = (
+            f"task={cfg.task}; corpora={data.corpora}; split=contiguous tail per book "
+            f"(train/val/test {tasks.SPLIT_FRACTIONS}); {len(self.train_rows)} train examples; "
+            f"prompts from engine.prompts; persona conditioning: {self.conditioning}"
+        )
+        if cfg.task == "rephrase":
+            desc += f"; pairs: {data.pairs}"
+        if cfg.task == "autocomplete":
+            desc += f"; ghost text = rest of the {data.rest}"
+        if self.below:
+            desc += "; trained on top of " + " + ".join(f"{a.name} (frozen, active)" for a in self.below)
+        return desc
+
+    def register(self, folder, metrics: dict, data_desc: str) -> None:
+        from engine.export.compose import adapter_sha256
+        from engine.manifest import register_artifact
+
+        cfg, spec, info = self.cfg, self.cfg.lora, self.loaded.info
+        register_artifact(
+            cfg.output.name,
+            "lora_adapter",
+            [folder],
+            base_model=info.name,
+            base_sha256=info.source_sha256,
+            recipe=RECIPE,
+            config=cfg.source,
+            data=data_desc,
+            metrics=metrics,
+            extra={
+                "lora": {
+                    "r": spec.r,
+                    "alpha": spec.alpha,
+                    "target_modules": spec.target_modules,
+                    "freeze_a": spec.freeze_a,
                 },
-                root=manifest_root(cfg),
-            )
-        print(json.dumps({"done": cfg["name"], **metrics, **metrics_note}), flush=True)
-    return metrics
+                "task": cfg.task,
+                # The adapters it was trained on top of, by content: retraining them invalidates it.
+                **(
+                    {"stack_on": {a.name: adapter_sha256(a.folder) for a in self.below}} if self.below else {}
+                ),
+            },
+            root=cfg.output.manifest_path,
+        )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="training/configs/<base>/<name>.yaml")
-    parser.add_argument("overrides", nargs="*", help="key.sub=value")
-    ns = parser.parse_args(argv)
+def run(cfg: SftConfig) -> dict:
+    """Train, score and (if it improves) ship one adapter; the metrics on rank 0, {} on the others."""
+    return SftLoraRecipe(cfg).run()
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(load_config(ns.config, ns.overrides))
+    return run(recipe_config_from_argv(SftConfig, argv, __doc__.splitlines()[0]))
 
 
 if __name__ == "__main__":
