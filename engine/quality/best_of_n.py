@@ -156,18 +156,6 @@ def all_take_params(base: GenerationParams, n: int, seed: int | None) -> list[Ge
     return [take_params(base, i, seed) for i in range(n)]
 
 
-def draw_takes_batched(
-    decode: Callable[[list[GenerationParams]], list[tuple[str, float]]],
-    base: GenerationParams,
-    n: int,
-    seed: int | None,
-) -> list[Candidate]:
-    """All takes in one batch: ``decode(params per row) -> [(text, seconds)]`` (engine/batch_generation.py)."""
-    params = all_take_params(base, n, seed)
-    rows = decode(params)
-    return [Candidate(t, p.sampling.min_p, p.seed, s) for (t, s), p in zip(rows, params, strict=True)]
-
-
 def draw_takes(
     start: Callable[[GenerationParams], Iterator[str]],
     base: GenerationParams,
