@@ -19,37 +19,71 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from app.editor import GhostTextEdit
 from app.engine_worker import EngineClient
+from app.word_diff import word_diff_html
+
+REPHRASE_TAKES = 3  # best-of-3: about 2-3x one take's time (docs/quality.md, Best-of-n)
 
 Notify = Callable[[str, str], None]  # (title, message)
 
 
 class RephraseDialog(QDialog):
-    """Original and rewrite side by side; Accept is enabled once the rewrite is complete."""
+    """The selection, then the takes of the rewrite, best first, each with a word diff against the selection.
+
+    The first take streams into the editable rewrite box; when every take is in (a CandidateSet from
+    the engine), the best one is shown, Previous/Next step through the others, and a take the
+    meaning guard demoted says why. Accept is enabled once the takes are complete.
+    """
 
     def __init__(self, original: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Rephrase")
         self.setWindowModality(Qt.WindowModal)
-        self.resize(560, 360)
+        self.resize(600, 520)
+        self.original = original
+        self.candidates: tuple = ()  # engine.quality.best_of_n.Candidate, best first
+        self.index = 0
+        self.score_label_name = ""
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Selected text:"))
         self.original_view = QPlainTextEdit(original)
         self.original_view.setReadOnly(True)
         layout.addWidget(self.original_view)
         self.status = QLabel("Rewriting…")
+        self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.rewrite_view = QPlainTextEdit()
         self.rewrite_view.setPlaceholderText("The rewrite appears here.")
         layout.addWidget(self.rewrite_view)
+        layout.addWidget(QLabel("Changes (removed words struck out, new words underlined):"))
+        self.diff_view = QTextEdit()
+        self.diff_view.setReadOnly(True)
+        layout.addWidget(self.diff_view)
+        self.reasons_label = QLabel("")  # the guard's reasons for a demoted take
+        self.reasons_label.setWordWrap(True)
+        self.reasons_label.setStyleSheet("color: #a40000;")
+        layout.addWidget(self.reasons_label)
+        self.score_label = QLabel("")
+        layout.addWidget(self.score_label)
+        nav = QHBoxLayout()
+        self.previous_button = QPushButton("◀ Previous take")
+        self.take_label = QLabel("")
+        self.next_button = QPushButton("Next take ▶")
+        for widget in (self.previous_button, self.take_label, self.next_button):
+            nav.addWidget(widget)
+        layout.addLayout(nav)
+        self.previous_button.clicked.connect(lambda: self.show_take(self.index - 1))
+        self.next_button.clicked.connect(lambda: self.show_take(self.index + 1))
         buttons = QDialogButtonBox()
         self.accept_button = QPushButton("Replace selection")
         self.reject_button = QPushButton("Keep original")
@@ -59,6 +93,7 @@ class RephraseDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.accept_button.setEnabled(False)
+        self._set_navigation()
         self.finished_streaming = False
 
     def append(self, piece: str) -> None:
@@ -66,13 +101,48 @@ class RephraseDialog(QDialog):
         cursor.movePosition(QTextCursor.End)
         cursor.insertText(piece)
 
+    def show_candidates(self, found) -> None:
+        """The engine's CandidateSet: show its best take; the others one click away."""
+        self.candidates = tuple(c for c in found.candidates if c.text.strip())
+        self.score_label_name = found.ranked_by if found.score_meaningful else ""
+        if self.candidates:
+            self.show_take(0)
+
+    def show_take(self, index: int) -> None:
+        if not self.candidates:
+            return
+        self.index = max(0, min(index, len(self.candidates) - 1))
+        take = self.candidates[self.index]
+        self.rewrite_view.setPlainText(take.text)
+        self.diff_view.setHtml(word_diff_html(self.original, take.text))
+        reasons = take.verdict.reasons if take.demoted else ()
+        self.reasons_label.setText(
+            "May change the meaning: " + "; ".join(reasons) + "." if reasons else ""
+        )
+        score = take.score if self.score_label_name and take.score is not None else None
+        self.score_label.setText(f"{self.score_label_name}: {score:.2f}" if score is not None else "")
+        self._set_navigation()
+
+    def _set_navigation(self) -> None:
+        n = len(self.candidates)
+        self.previous_button.setEnabled(self.index > 0)
+        self.next_button.setEnabled(self.index < n - 1)
+        best = " (best)" if self.index == 0 and n and not self.candidates[0].demoted else ""
+        self.take_label.setText(f"Take {self.index + 1} of {n}{best}" if n else "")
+
     def done_streaming(self, error: str = "") -> None:
         self.finished_streaming = True
         text = self.rewrite_text()
         if error:
             self.status.setText(error)
+        elif not text:
+            self.status.setText("No rewrite was produced.")
+        elif self.candidates and all(c.demoted for c in self.candidates):
+            self.status.setText(
+                "No take is sure to keep the meaning: read the reasons below before replacing."
+            )
         else:
-            self.status.setText("Rewrite (you may edit it before replacing):" if text else "No rewrite was produced.")
+            self.status.setText("Rewrite (you may edit it before replacing):")
         self.accept_button.setEnabled(bool(text))
 
     def rewrite_text(self) -> str:
@@ -98,7 +168,11 @@ class AssistController(QObject):
         client.piece.connect(self._on_piece)
         client.finished.connect(self._on_finished)
         client.failed.connect(self._on_failed)
+        client.candidatesReady.connect(self._on_candidates)
         editor.escapePressed.connect(self.cancel)
+        # The last Continue, for "another take": (position, text before it, inserted text, take number).
+        self.last_continue: tuple[int, str, str, int] | None = None
+        self._take = 0
 
     @property
     def mode(self) -> str:
@@ -132,7 +206,34 @@ class AssistController(QObject):
         if not before.strip():
             self.notify("Continue", "Write a few words first: Killah continues the text before the cursor.")
             return
+        self._take = 0
         self._start("continue", before)
+        self._begin_insert(position)
+
+    def another_take(self) -> None:
+        """Replace the Continue just written with the next take (another min-p setting, another seed)."""
+        if not self._check_ready():
+            return
+        last = self.last_continue
+        text = self.editor.toPlainText()
+        if last is None or not last[2]:
+            self.notify("Another take", "Use Continue first: another take rewrites the continuation just written.")
+            return
+        position, before, inserted, take = last
+        if text[:position] != before or text[position : position + len(inserted)] != inserted:
+            self.notify("Another take", "The text changed since the continuation was written; nothing was replaced.")
+            return
+        cursor = QTextCursor(self.editor.document())
+        cursor.setPosition(position)
+        cursor.setPosition(position + len(inserted), QTextCursor.KeepAnchor)
+        cursor.beginEditBlock()
+        cursor.removeSelectedText()  # its own undo step: Ctrl+Z twice brings the first take back
+        cursor.endEditBlock()
+        self._take = take + 1
+        self._start("continue", before, lambda: self.client.request_continue_take(before, self._take))
+        self._begin_insert(position)
+
+    def _begin_insert(self, position: int) -> None:
         self._cursor = QTextCursor(self.editor.document())
         self._cursor.setPosition(position)
         self._inserted = ""
@@ -166,7 +267,7 @@ class AssistController(QObject):
         dialog = RephraseDialog(text, self.editor.window())
         dialog.finished.connect(self._on_dialog_closed)
         self.rephrase_dialog = dialog
-        self._start("rephrase", text)
+        self._start("rephrase", text, lambda: self.client.request_rephrase_takes(text, REPHRASE_TAKES))
         dialog.open()
 
     def _on_dialog_closed(self, result: int) -> None:
@@ -196,11 +297,11 @@ class AssistController(QObject):
 
     # -- shared -------------------------------------------------------------------
 
-    def _start(self, mode: str, text: str) -> None:
+    def _start(self, mode: str, text: str, request: Callable[[], int] | None = None) -> None:
         self._mode = mode
         self.editor.suspend_completion()
         self.editor.setReadOnly(True)
-        self._rid = self.client.request(mode, text)
+        self._rid = request() if request is not None else self.client.request(mode, text)
         self.busyChanged.emit(True)
 
     def cancel(self) -> None:
@@ -215,6 +316,9 @@ class AssistController(QObject):
 
     def _end(self) -> None:
         mode, inserted = self._mode, self._inserted
+        if mode == "continue" and self._cursor is not None:
+            start = self._cursor.position() - len(inserted)
+            self.last_continue = (start, self.editor.toPlainText()[:start], inserted, self._take)
         self._rid = None
         self._mode = ""
         self._cursor = None
@@ -231,6 +335,10 @@ class AssistController(QObject):
             self._insert_piece(piece)
         elif self.rephrase_dialog is not None:
             self.rephrase_dialog.append(piece)
+
+    def _on_candidates(self, request_id: int, found: object) -> None:
+        if request_id == self._rid and self.rephrase_dialog is not None:
+            self.rephrase_dialog.show_candidates(found)
 
     def _on_finished(self, request_id: int, stats: object) -> None:
         if request_id != self._rid:

@@ -49,6 +49,7 @@ class EngineWorker(QObject):
     piece = Signal(int, str)
     finished = Signal(int, object)  # request id, GenerationStats (None if skipped)
     failed = Signal(int, str)
+    candidates = Signal(int, object)  # request id, engine.quality.best_of_n.CandidateSet (best first)
 
     def __init__(self, engine: Any = None) -> None:
         super().__init__()
@@ -89,6 +90,28 @@ class EngineWorker(QObject):
             return method(text, **kwargs)
 
         self._serve(request_id, token, mode, "Generation", start)
+
+    @Slot(int, str, int, object)
+    def rephrase_takes(self, request_id: int, text: str, n: int, token: Any) -> None:
+        """Best-of-n Rephrase: the first take streams as pieces, then one ``candidates`` CandidateSet."""
+
+        def start() -> Iterator[str]:
+            found = self.engine.rephrase_candidates(text, n=n, cancel=token, on_piece=emit)
+            self.candidates.emit(request_id, found)
+            return iter(())
+
+        def emit(piece: str) -> None:
+            self.piece.emit(request_id, piece)
+
+        self._serve(request_id, token, "rephrase", "Rephrase", start)
+
+    @Slot(int, str, int, object)
+    def continue_take(self, request_id: int, text: str, take: int, token: Any) -> None:
+        """Continue's "another take" number ``take``: streams like a Continue."""
+        self._serve(
+            request_id, token, "continue", "Generation",
+            lambda: self.engine.continue_take(text, take, persona=self._persona(text), cancel=token),
+        )
 
     @Slot(int, str, str, object)
     def tidy(self, request_id: int, transcript: str, context: str, token: Any) -> None:
@@ -166,8 +189,11 @@ class EngineClient(QObject):
     piece = Signal(int, str)
     finished = Signal(int, object)
     failed = Signal(int, str)
+    candidatesReady = Signal(int, object)  # request id, CandidateSet: the ranked takes of a Rephrase
     _runRequested = Signal(int, str, str, object)
     _tidyRequested = Signal(int, str, str, object)
+    _takesRequested = Signal(int, str, int, object)
+    _takeRequested = Signal(int, str, int, object)
     _loadRequested = Signal(str, str)
 
     def __init__(self, engine: Any = None, parent: QObject | None = None) -> None:
@@ -182,6 +208,9 @@ class EngineClient(QObject):
         self.worker.moveToThread(self._thread)
         self._runRequested.connect(self.worker.run)
         self._tidyRequested.connect(self.worker.tidy)
+        self._takesRequested.connect(self.worker.rephrase_takes)
+        self._takeRequested.connect(self.worker.continue_take)
+        self.worker.candidates.connect(self.candidatesReady)
         self._loadRequested.connect(self.worker.load)
         self.worker.progress.connect(self.loadProgress)
         self.worker.loaded.connect(self._on_loaded)
@@ -227,6 +256,21 @@ class EngineClient(QObject):
         token = self._token_type()
         self._tokens[request_id] = token
         self._runRequested.emit(request_id, mode, text, token)
+        return request_id
+
+    def request_rephrase_takes(self, text: str, n: int = 3) -> int:
+        """Best-of-n Rephrase: pieces of the first take, then candidatesReady, then finished."""
+        return self._queue(self._takesRequested, text, n)
+
+    def request_continue_take(self, text: str, take: int) -> int:
+        """Continue's "another take" (take 1, 2, …): pieces, then finished, like request("continue")."""
+        return self._queue(self._takeRequested, text[-CONTEXT_TAIL_CHARS:], take)
+
+    def _queue(self, signal, text: str, number: int) -> int:
+        request_id = self.new_request_id()
+        token = self._token_type()
+        self._tokens[request_id] = token
+        signal.emit(request_id, text, number, token)
         return request_id
 
     def request_tidy(self, transcript: str, context: str = "") -> int:

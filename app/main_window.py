@@ -183,12 +183,14 @@ class MainWindow(QMainWindow):
         self.suggest_action = self._action(edit, "Suggest now", self.suggest_now, STANDARD_SHORTCUTS["suggest"])
         self.continue_action = self._action(edit, "Continue writing", self.assist.continue_at_cursor,
                                             STANDARD_SHORTCUTS["continue"])
+        self.another_take_action = self._action(edit, "Another take of the continuation", self.assist.another_take,
+                                                QKeySequence("Ctrl+Shift+Return"))
         self.rephrase_action = self._action(edit, "Rephrase selection…", self.assist.rephrase_selection,
                                             STANDARD_SHORTCUTS["rephrase"])
         self.stop_action = self._action(edit, "Stop generating (Esc)", self.assist.cancel)
         self.stop_action.setEnabled(False)
         # The same actions (same shortcuts) in the editor's right-click menu.
-        self.editor.context_actions = [self.continue_action, self.rephrase_action]
+        self.editor.context_actions = [self.continue_action, self.another_take_action, self.rephrase_action]
 
         view = bar.addMenu("&View")
         self._action(view, "Larger text", lambda: self.apply_font_size(self.settings.font_size + 1),
@@ -314,6 +316,7 @@ class MainWindow(QMainWindow):
     def _on_assist_busy(self, busy: bool) -> None:
         self.stop_action.setEnabled(busy)
         self.continue_action.setEnabled(not busy)
+        self.another_take_action.setEnabled(not busy)
         self.rephrase_action.setEnabled(not busy)
         self._update_mode_label()
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ from engine.errors import PromptError
 from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
+from engine.quality.best_of_n import (
+    CandidateSet,
+    Scorer,
+    default_scorer,
+    draw_takes,
+    rank,
+    take_params,
+)
+from engine.quality.guard import MeaningGuard
+from engine.quality.selection_check import check_rephrase_selection, language_of
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +89,8 @@ class Engine:
             # Autocomplete runs most: its program is looked up (or built) first.
             self._activate(Mode.AUTOCOMPLETE)
         self.last_tidy: TidyResult | None = None  # what the last tidy_dictation returned, and why
+        self._guard: MeaningGuard | None = None  # best-of-n: built on first use (loads MiniLM)
+        self._scorer: Scorer | None = None
 
     # -- backends ---------------------------------------------------------------
 
@@ -213,20 +227,96 @@ class Engine:
     ) -> Iterator[str]:
         """Rewrite ``text`` in other words, same meaning and language."""
         self.check_text(text)
-        if len(text) > MAX_REPHRASE_CHARS:
-            raise PromptError(
-                f"The selection is {len(text):,} characters; Killah rephrases at most {MAX_REPHRASE_CHARS:,} "
-                "at a time. Select a paragraph or two."
-            )
+        check_rephrase_selection(text, MAX_REPHRASE_CHARS)  # too long, code, a table, another language
+        prompt, ids = self._rephrase_prompt(text)
+        return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
+
+    def _rephrase_prompt(self, text: str) -> tuple[str, list[int] | None]:
         if self.info.has_chat_template:
             prompt = self.tokenizer.apply_chat_template(
                 prompts.rephrase_chat_messages(text), tokenize=False, add_generation_prompt=True
             )
-            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        else:
-            prompt = prompts.rephrase_prompt(text)
-            ids = None
-        return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
+            return prompt, self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return prompts.rephrase_prompt(text), None
+
+    def rephrase_candidates(
+        self,
+        text: str,
+        *,
+        n: int = 3,
+        seed: int | None = None,
+        on_piece: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CandidateSet:
+        """Best-of-n Rephrase: ``n`` takes across min-p settings, meaning-guarded and ranked, best first.
+
+        The first take's pieces go to ``on_piece`` while it is drawn; the takes run one after the
+        other and share the prompt's cached keys/values (engine/quality/best_of_n.py).
+        """
+        self.check_text(text)
+        language = check_rephrase_selection(text, MAX_REPHRASE_CHARS)
+        started = time.perf_counter()
+        base = self.mode_params[Mode.REPHRASE]
+        # A rewrite is about as long as its source: cap run-ons (a loose min-p take once ran 190 s).
+        budget = int(1.6 * len(self.tokenizer(text, add_special_tokens=False)["input_ids"])) + 12
+        base = base.with_overrides(max_new_tokens=min(base.max_new_tokens, budget))
+        takes = draw_takes(lambda p: self.rephrase(text, params=p, cancel=cancel), base, n, seed, on_piece, cancel)
+        texts = [t.text for t in takes]
+        verdicts = self.meaning_guard.check_many(text, texts) if takes else []
+        scores = self.quality_scorer.score(text, texts) if takes else []
+        takes = [replace(t, verdict=v, score=s) for t, v, s in zip(takes, verdicts, scores, strict=True)]
+        return self._candidate_set(text, "rephrase", takes, language, started, cancel)
+
+    def continue_candidates(
+        self,
+        text: str,
+        *,
+        n: int = 3,
+        persona: Any = None,
+        seed: int | None = None,
+        on_piece: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CandidateSet:
+        """Best-of-n Continue: ``n`` takes across min-p settings ranked by the scorer (no guard)."""
+        self.check_text(text)
+        started = time.perf_counter()
+        takes = draw_takes(
+            lambda p: self.continue_text(text, persona=persona, params=p, cancel=cancel),
+            self.mode_params[Mode.CONTINUE], n, seed, on_piece, cancel,
+        )
+        scores = self.quality_scorer.score(text[-2000:], [t.text for t in takes]) if takes else []
+        takes = [replace(t, score=s) for t, s in zip(takes, scores, strict=True)]
+        return self._candidate_set(text, "continue", takes, language_of(text), started, cancel)
+
+    def continue_take(
+        self, text: str, take: int, *, persona: Any = None, cancel: CancelToken | None = None
+    ) -> Iterator[str]:
+        """Continue's "another take": take ``take`` (1, 2, …) uses the next min-p setting."""
+        return self.continue_text(text, persona=persona, params=self.take_params(Mode.CONTINUE, take), cancel=cancel)
+
+    def take_params(self, mode: Mode | str, take: int, seed: int | None = None) -> GenerationParams:
+        """The sampling of take ``take`` of a mode ("another take" of Continue asks for take 1, 2, …)."""
+        return take_params(self.mode_params[Mode(mode)], take, seed)
+
+    @property
+    def meaning_guard(self) -> MeaningGuard:
+        if self._guard is None:
+            self._guard = MeaningGuard()
+        return self._guard
+
+    @property
+    def quality_scorer(self) -> Scorer:
+        if self._scorer is None:
+            self._scorer = default_scorer()
+        return self._scorer
+
+    def _candidate_set(self, source, mode, takes, language, started, cancel) -> CandidateSet:
+        ranked = rank(takes)
+        meaningful = any(c.score is not None for c in ranked)
+        return CandidateSet(
+            source, mode, tuple(ranked), self.quality_scorer.name, meaningful and language == "en",
+            time.perf_counter() - started, bool(cancel is not None and cancel.cancelled),
+        )
 
     def tidy_dictation(
         self,
