@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,6 +63,10 @@ class AutosaveStore:
         self._lock.setStaleLockTime(0)  # only a dead owner makes a lock stale, never its age
         if not self._lock.tryLock(0):
             raise RuntimeError(f"autosave session {self.session} is already in use")
+        # Durable saves queued by save_in_background, written in order by one thread.
+        self._pending: queue.Queue[dict | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self.background_error = ""  # the last background write's failure ("" when it worked)
 
     def _json_path(self, session: str) -> Path:
         return self.folder / f"{session}.json"
@@ -81,12 +87,45 @@ class AutosaveStore:
 
     def save(self, text: str, path: str | None, durable: bool = True) -> None:
         """Write this session's buffer (atomic; fsynced when ``durable``). OSError propagates: the caller shows it."""
-        payload = {"path": path, "text": text, "saved_at": time.time(), "pid": os.getpid()}
+        if durable:
+            self.flush()  # a queued older write must not land after this one
         target = self.entry_path if durable else self.quick_path
-        write_json_atomic(target, payload, private=True, durable=durable)  # the user's unsaved words: private
+        # The user's unsaved words: private.
+        write_json_atomic(target, self._payload(text, path), private=True, durable=durable)
+
+    def save_in_background(self, text: str, path: str | None) -> None:
+        """The durable save, written by a thread: the UI never waits for an fsync (seconds on a busy disk).
+
+        A failure shows up in ``background_error`` (and the log); the quick file still holds the text.
+        """
+        payload = self._payload(text, path)  # stamped now: a late write never looks newer than a quick one
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_queued, name="killah-autosave", daemon=True)
+            self._writer.start()
+        self._pending.put(payload)
+
+    def _payload(self, text: str, path: str | None) -> dict:
+        return {"path": path, "text": text, "saved_at": time.time(), "pid": os.getpid()}
+
+    def _write_queued(self) -> None:
+        while (payload := self._pending.get()) is not None:
+            try:
+                write_json_atomic(self.entry_path, payload, private=True)
+                self.background_error = ""
+            except OSError as exc:
+                self.background_error = f"Autosave failed: {exc.strerror or exc}"
+                log.warning(self.background_error)
+            finally:
+                self._pending.task_done()
+        self._pending.task_done()
+
+    def flush(self) -> None:
+        """Wait for the queued background writes."""
+        self._pending.join()
 
     def discard(self) -> None:
         """The buffer is safe elsewhere (saved) or the user threw it away."""
+        self.flush()  # a queued write must not bring the entry back afterwards
         for entry in (self.entry_path, self.quick_path):
             try:
                 entry.unlink()
@@ -95,6 +134,10 @@ class AutosaveStore:
 
     def close(self, keep: bool = False) -> None:
         """End of session: drop the entry unless ``keep``; release the lock."""
+        if self._writer is not None:
+            self._pending.put(None)  # the writer finishes the queue, then stops
+            self._writer.join()
+            self._writer = None
         if not keep:
             self.discard()
         self._lock.unlock()

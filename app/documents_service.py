@@ -71,7 +71,7 @@ class DocumentsService(QObject):
         self.last_autosave_error = ""
         self._autosave_on = True
         self.timer = QTimer(self)  # the durable (fsynced) autosave, every settings.autosave_seconds
-        self.timer.timeout.connect(self.autosave_now)
+        self.timer.timeout.connect(lambda: self.autosave_now(background=True))
         self.set_autosave_interval(settings.autosave_seconds)
         self.soon = QTimer(self)  # the quick autosave, driven by edits
         self.soon.setSingleShot(True)
@@ -251,18 +251,29 @@ class DocumentsService(QObject):
         self._soon_ms = min(AUTOSAVE_SOON_MAX_MS, max(AUTOSAVE_SOON_MS, int(took_ms / AUTOSAVE_MAX_SHARE)))
         return True
 
-    def autosave_now(self) -> bool:
-        """The durable autosave (fsynced): the buffer, if it changed since the last one and is unsaved."""
+    def autosave_now(self, background: bool = False) -> bool:
+        """The durable autosave (fsynced): the buffer, if it changed since the last one and is unsaved.
+
+        ``background``: a thread writes it and the UI goes on (the timer's way: an fsync stalled the
+        UI for over 0.5 s here while other processes wrote); a failure is reported at the next one.
+        """
         if not self.modified or not self._autosave_on:
             return False
         revision = self.editor.document().revision()
         if revision == self._autosaved_revision:
             return False
+        text, path = self.editor.toPlainText(), str(self.path) if self.path else None
         try:
-            self.autosave.save(self.editor.toPlainText(), str(self.path) if self.path else None)
+            if background:
+                self.autosave.save_in_background(text, path)
+            else:
+                self.autosave.save(text, path)
         except OSError as exc:
             self.last_autosave_error = f"Autosave failed: {exc.strerror or exc}"
             log.warning(self.last_autosave_error)
+            return False
+        if background and self.autosave.background_error:  # the previous write failed: queue it again next time
+            self.last_autosave_error = self.autosave.background_error
             return False
         self._autosaved_revision = revision
         self.last_autosave_error = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -84,3 +85,23 @@ def test_continuous_typing_reaches_the_quick_autosave_within_a_second(qtbot, mak
     assert len(saved) >= 40 - 10, saved  # at most 1 s (10 keys) behind the keyboard
     window.editor.document().setModified(False)  # saved elsewhere: both autosave files go
     assert not window.autosave.quick_path.exists()
+
+
+def test_background_saves_land_in_order_and_never_after_a_discard(killah_home):
+    store = AutosaveStore(session="bg")
+    for i in range(20):
+        store.save_in_background(f"version {i}", None)
+    store.flush()
+    assert json.loads(store.entry_path.read_text(encoding="utf-8"))["text"] == "version 19"
+    for i in range(20):
+        store.save_in_background(f"late {i}", None)
+    store.discard()  # saved elsewhere: a queued write must not bring the entry back
+    assert not store.entry_path.exists()
+    store.save("sync after background", None)
+    assert json.loads(store.entry_path.read_text(encoding="utf-8"))["text"] == "sync after background"
+    shutil.rmtree(store.folder)  # the disk went away: the failure is reported, not raised on a thread
+    store.save_in_background("nowhere to go", None)
+    store.flush()
+    assert store.background_error.startswith("Autosave failed")
+    store.folder.mkdir()
+    store.close()
