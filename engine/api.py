@@ -29,6 +29,7 @@ from engine.errors import PromptError
 from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
+from engine.persona.exemplars import DEFAULT_BUDGET_TOKENS, DEFAULT_K, StyleContext, StyleRequest
 from engine.quality.best_of_n import (
     CandidateSet,
     Scorer,
@@ -46,7 +47,13 @@ MAX_INPUT_CHARS = 256 * 1024  # a long chapter; beyond that the caller should pa
 MAX_REPHRASE_CHARS = 4000  # a few paragraphs: a small model cannot rewrite more in one pass
 MAX_DICTATION_CHARS = 2000  # one utterance; Whisper's 30 s window holds ~100 words
 
-__all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError"]
+__all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError", "StyleContext", "StyleRequest"]
+
+# Modes whose prompt is preceded by the writer's retrieved paragraphs when a request asks for style.
+# Continue and autocomplete feed the writer's own text, so earlier text by the same writer reads
+# naturally before it; autocomplete's exemplars are cached per paragraph (measured latency in
+# docs/persona.md). Rephrase's few-shot prompt was not measured with exemplars: it stays unstyled.
+STYLED_MODES = frozenset({Mode.CONTINUE, Mode.AUTOCOMPLETE})
 
 
 def _default_threads() -> int:
@@ -91,6 +98,13 @@ class Engine:
         self.last_tidy: TidyResult | None = None  # what the last tidy_dictation returned, and why
         self._guard: MeaningGuard | None = None  # best-of-n: built on first use (loads MiniLM)
         self._scorer: Scorer | None = None
+        self.style_memory: Any = None  # engine.persona.StyleMemory: the writer's paragraphs for exemplars
+        self.last_style: StyleContext | None = None  # what conditioned the last request (None: not asked)
+        self.style_k, self.style_budget = DEFAULT_K, DEFAULT_BUDGET_TOKENS
+
+    def attach_style_memory(self, memory: Any) -> None:
+        """The style memory that ``style=StyleRequest(...)`` requests retrieve from (None: none)."""
+        self.style_memory = memory
 
     # -- backends ---------------------------------------------------------------
 
@@ -196,12 +210,15 @@ class Engine:
         text_before_cursor: str,
         *,
         persona: Any = None,
+        style: StyleRequest | None = None,
         params: GenerationParams | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Autocomplete: a short continuation that stops at the end of the sentence or line."""
         self.check_text(text_before_cursor)
-        prompt = prompts.autocomplete_prompt(text_before_cursor)
+        prompt = self._styled(
+            Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
+        )
         return self._run(Mode.AUTOCOMPLETE, prompt, persona, params, cancel, heal=True)
 
     def continue_text(
@@ -209,12 +226,13 @@ class Engine:
         text: str,
         *,
         persona: Any = None,
+        style: StyleRequest | None = None,
         params: GenerationParams | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Continue the text: up to a paragraph, in the writer's voice."""
         self.check_text(text)
-        prompt = prompts.continue_prompt(text)
+        prompt = self._styled(Mode.CONTINUE, prompts.continue_prompt(text), text, style)
         return self._run(Mode.CONTINUE, prompt, persona, params, cancel, heal=True)
 
     def rephrase(
@@ -222,11 +240,13 @@ class Engine:
         text: str,
         *,
         persona: Any = None,
+        style: StyleRequest | None = None,
         params: GenerationParams | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Rewrite ``text`` in other words, same meaning and language."""
         self.check_text(text)
+        self._styled(Mode.REPHRASE, "", text, style)  # records that style was not applied, and why
         check_rephrase_selection(text, MAX_REPHRASE_CHARS)  # too long, code, a table, another language
         prompt, ids = self._rephrase_prompt(text)
         return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
@@ -413,6 +433,34 @@ class Engine:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise PromptError("The input holds invalid characters (broken UTF-8 surrogates).") from exc
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _styled(self, mode: Mode, prompt: str, text: str, style: StyleRequest | None) -> str:
+        """``prompt`` preceded by the writer's exemplar paragraphs when ``style`` asks and the gate allows.
+
+        ``last_style`` says what conditioned the request: the exemplars and their documents, or why none
+        (memory empty or paused, nothing relevant, another language, mode not styled).
+        """
+        if style is None:
+            self.last_style = None
+            return prompt
+        if mode not in STYLED_MODES:
+            self.last_style = StyleContext(reason=f"not used for {mode.value}")
+            return prompt
+        if self.style_memory is None:
+            self.last_style = StyleContext(reason="no style memory")
+            return prompt
+        try:
+            found = self.style_memory.exemplars(
+                text, style, budget_tokens=self.style_budget, k=self.style_k, count_tokens=self._count_tokens
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken style memory must not block writing
+            log.warning("style memory unavailable: %s", exc)
+            found = StyleContext(reason="style memory unavailable")
+        self.last_style = found
+        return prompts.with_exemplars(found.texts, prompt)
 
     def _run(self, mode, prompt, persona, params, cancel, heal=False, ids=None) -> Iterator[str]:
         params = params or self.mode_params[mode]

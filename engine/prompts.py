@@ -56,6 +56,36 @@ def context_window(text: str, max_chars: int = CONTEXT_CHARS) -> str:
     return text[start:]
 
 
+# ---------------------------------------------------------------- style exemplars
+
+# How the writer's own paragraphs (engine.persona StyleMemory.exemplars) precede the text, so that a
+# BASE model reads them as earlier text by the same writer. Chosen by measurement
+# (training/eval/style_retrieval.py --grid, docs/persona.md "Retrieved exemplars"):
+#   "plain": the paragraphs, blank lines between them and before the text;
+#   "rule":  the same with a "* * *" section break before the text (a scene break in a book).
+EXEMPLAR_SEPARATORS = {"plain": "\n\n", "rule": "\n\n* * *\n\n"}
+EXEMPLAR_FORMAT = "plain"
+EXEMPLAR_NEAREST_LAST = True  # the most relevant paragraph right before the text
+
+
+def with_exemplars(
+    exemplars: list[str],
+    prompt: str,
+    fmt: str = EXEMPLAR_FORMAT,
+    nearest_last: bool = EXEMPLAR_NEAREST_LAST,
+) -> str:
+    """``prompt`` preceded by the writer's exemplar paragraphs (given most relevant first).
+
+    The exemplars end in a blank line, so their tokens do not depend on the text after them:
+    while they stay the same, the whole block is a reusable cached prefix.
+    """
+    if not exemplars:
+        return prompt
+    ordered = list(reversed(exemplars)) if nearest_last else list(exemplars)
+    body = "\n\n".join(" ".join(p.split()) for p in ordered)
+    return body + EXEMPLAR_SEPARATORS[fmt] + prompt
+
+
 def autocomplete_prompt(text_before_cursor: str) -> str:
     return context_window(text_before_cursor)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,22 +26,44 @@ import torch
 from engine.errors import ArtifactError
 from engine.persona.aggregate import attention_persona, mean_persona
 from engine.persona.encoder import MiniLMEncoder, SentenceEncoder, default_encoder
+from engine.persona.exemplars import (
+    CANDIDATES_PER_PICK,
+    DEFAULT_BUDGET_TOKENS,
+    DEFAULT_K,
+    QUERY_WORDS,
+    RELEVANCE_THRESHOLD,
+    Exemplar,
+    ExemplarCache,
+    RetrievalStats,
+    StyleContext,
+    StyleRequest,
+    TokenCounter,
+    excluded_texts,
+    fit_budget,
+    is_excluded,
+    mmr_order,
+    paragraph_key,
+    script_name,
+    top_candidates,
+)
 from engine.persona.indexer import IndexReport, PersonaIndexer, ProgressFn
 from engine.persona.projector import PersonaContext, PersonaProjector
 from engine.persona.store import PersonaStore
 
 __all__ = [
     "DocumentSummary",
+    "Exemplar",
     "IndexReport",
     "MiniLMEncoder",
     "PersonaContext",
     "PersonaProjector",
     "SentenceEncoder",
+    "StyleContext",
     "StyleMemory",
+    "StyleRequest",
 ]
 
 log = logging.getLogger("killah.persona")
-QUERY_WORDS = 80  # the text just before the cursor is what the next words should sound like
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class StyleMemory:
         self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (revision, ids, vectors)
         self._projectors: dict[str, PersonaProjector] = {}
         self._lock = threading.Lock()
+        self._exemplar_cache = ExemplarCache()
+        self.last_retrieval = RetrievalStats()
 
     def close(self) -> None:
         self.store.close()
@@ -142,6 +167,95 @@ class StyleMemory:
                 ids, vectors = self.store.all_embeddings(self.encoder.dim)
                 self._vectors = (revision, ids, vectors)
             return self._vectors[1], self._vectors[2]
+
+    def exemplars(
+        self,
+        text_before_cursor: str,
+        request: StyleRequest | None = None,
+        *,
+        budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+        k: int = DEFAULT_K,
+        count_tokens: TokenCounter | None = None,
+        threshold: float = RELEVANCE_THRESHOLD,
+    ) -> StyleContext:
+        """The writer's ``k`` paragraphs most like the text before the cursor, within ``budget_tokens``.
+
+        Relevant (MiniLM cosine >= ``threshold``), diverse (MMR, near-duplicates dropped), never the
+        paragraph being edited nor one the model already sees. Chosen once per (document, paragraph)
+        and cached until the memory changes, so the prompt prefix stays put while the writer types.
+        An empty or paused memory, or nothing relevant, gives no exemplars and the reason.
+        """
+        request = request or StyleRequest()
+        if self.paused:
+            return StyleContext(reason="style memory paused")
+        ids, vectors = self._memory_vectors()
+        if len(ids) == 0:
+            return StyleContext(reason="style memory empty")
+        key = (paragraph_key(request.document, text_before_cursor), k, budget_tokens, threshold)
+        with self._lock:
+            cached = self._exemplar_cache.get(key, self.store.revision)
+        if cached is not None:
+            self.last_retrieval = RetrievalStats(cached=True)
+            return cached
+        found = self._search(text_before_cursor, request, ids, vectors, budget_tokens, k, count_tokens, threshold)
+        with self._lock:
+            self._exemplar_cache.put(key, found)
+        return found
+
+    def _search(self, text_before_cursor, request, ids, vectors, budget_tokens, k, count_tokens, threshold):
+        stats = RetrievalStats()
+        words = text_before_cursor.split()[-QUERY_WORDS:]
+        if not words:
+            return StyleContext(reason="no text to match yet")
+        started = time.perf_counter()
+        query = self.encoder.encode([" ".join(words)])[0]
+        stats.encode_seconds = time.perf_counter() - started
+        found = self.search_vector(query, ids, vectors, text_before_cursor, request, k, threshold, stats)
+        if isinstance(found, StyleContext):
+            self.last_retrieval = stats
+            return found
+        picks = fit_budget(found, k, budget_tokens, count_tokens)
+        self.last_retrieval = stats
+        if not picks:
+            return StyleContext(reason="no paragraph fits the style budget")
+        return StyleContext(exemplars=picks)
+
+    def search_vector(
+        self,
+        query: np.ndarray,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        text_before_cursor: str,
+        request: StyleRequest,
+        k: int,
+        threshold: float,
+        stats: RetrievalStats | None = None,
+    ) -> list[Exemplar] | StyleContext:
+        """Exemplars (MMR order, up to ``2k`` for the budget to choose from), or a StyleContext saying why none."""
+        stats = stats or RetrievalStats()
+        started = time.perf_counter()
+        scores = vectors @ query  # [n] cosines: one BLAS matmul over the whole memory
+        wanted = max(1, k) * CANDIDATES_PER_PICK
+        top = top_candidates(scores, wanted + 8, -1.0)  # a few extra: some may be excluded below
+        stats.search_seconds = time.perf_counter() - started
+        stats.candidates = [int(ids[i]) for i in top]
+        rows = self.store.paragraph_sources(stats.candidates)
+        seen, editing = excluded_texts(text_before_cursor, request.paragraph_after_cursor)
+        by_id = dict(zip(stats.candidates, top.tolist(), strict=True))
+        kept = [
+            (by_id[pid], path, text)
+            for pid, (path, text) in zip(stats.candidates, rows, strict=False)
+            if not is_excluded(text, seen, editing)
+        ][:wanted]
+        relevant = [(i, path, text) for i, path, text in kept if scores[i] >= threshold]
+        if not relevant:
+            query_script = script_name(text_before_cursor[-2000:])
+            scripts = [script_name(text) for _, _, text in kept]
+            if scripts and scripts.count(query_script) * 2 < len(scripts):
+                return StyleContext(reason="the style memory is in another language")
+            return StyleContext(reason="nothing in the style memory is like this text")
+        order = mmr_order(scores[[i for i, _, _ in relevant]], vectors[[i for i, _, _ in relevant]])
+        return [Exemplar(relevant[j][2], relevant[j][1], float(scores[relevant[j][0]])) for j in order]
 
     def projector_for(self, loaded_model) -> PersonaProjector | None:
         """The trained projector for this base model from the manifest, or None if there is none."""

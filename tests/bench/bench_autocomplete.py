@@ -1,6 +1,11 @@
 """Autocomplete latency in the real editor: keystroke (then pause) -> ghost text visible.
 
     .venv/bin/python tests/bench/bench_autocomplete.py [--n 60] [--debounce 150] [--model gemma3-270m]
+    .venv/bin/python tests/bench/bench_autocomplete.py --style     # style off, then on, same samples
+
+``--style``: the style memory holds 300 Emma paragraphs and the same samples run twice, style off
+then on (the engine puts the retrieved exemplars before the text; docs/persona.md). The goal is
+p50 with style <= 1.1x without.
 
 The real MainWindow (offscreen Qt) on the real engine. For each sample the
 editor holds the start of a paragraph of real prose (Austen, via
@@ -72,63 +77,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=60, help="suggestions to measure (>= 50 for the docs)")
-    parser.add_argument("--debounce", type=int, default=150)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--per-paragraph", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-
-    import tempfile
-
-    os.environ.setdefault("KILLAH_HOME", tempfile.mkdtemp(prefix="killah-bench-"))
+def measure(window, engine, pool, args, marks, shown_at, wait) -> dict:
+    """Type the last character of each sample and time it until the ghost text is painted."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QTextCursor
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
-    from app.prompter import ScriptedPrompter
-    from app.settings import Settings
-    from engine.api import Engine
-
-    app = QApplication.instance() or QApplication([])
-    t = time.perf_counter()
-    engine = Engine(args.model)
-    load_s = time.perf_counter() - t
-    # Timestamps inside the engine thread: when the request reached the engine and when the engine
-    # yielded its first visible piece (token healing can make the first token invisible: "was" -> "was").
-    marks: dict[str, float] = {}
-    real_complete = engine.complete
-
-    def timed_complete(text, **kwargs):
-        marks["start"] = time.perf_counter()
-        marks.pop("piece", None)
-        for piece in real_complete(text, **kwargs):
-            if piece.strip() and "piece" not in marks:
-                marks["piece"] = time.perf_counter()
-            yield piece
-
-    engine.complete = timed_complete
-    window = MainWindow(settings=Settings(debounce_ms=args.debounce), prompter=ScriptedPrompter(), engine=engine,
-                        style_memory=False, load_model=False)
-    window.show()
     editor = window.editor
-    shown_at: list[float] = []
-    editor.ghostShown.connect(lambda ghost: shown_at.append(time.perf_counter()) if ghost.strip() else None)
-
-    def wait(predicate, timeout: float) -> bool:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            app.processEvents()
-            if predicate():
-                return True
-            time.sleep(0.0005)
-        return False
-
-    source, pool = paragraphs(args.seed)
+    window.completion._cache.clear()  # each pass asks the engine afresh, not the last pass's suggestions
+    hits_at_start = window.completion.cache_hits
     rng = random.Random(args.seed)
     latencies, first_token, first_piece, ui_overhead, reused, misses = [], [], [], [], [], 0
     for paragraph in pool:
@@ -159,30 +116,120 @@ def main() -> int:
             first_piece.append(marks.get("piece", shown_at[0]) - marks["start"])
             ui_overhead.append(shown_at[0] - started - args.debounce / 1000 - first_piece[-1])
             reused.append(stats.reused_positions / max(1, stats.prompt_positions))
+    return {"latencies": latencies, "first_token": first_token, "first_piece": first_piece,
+            "ui_overhead": ui_overhead, "reused": reused, "misses": misses,
+            "cache_hits": window.completion.cache_hits - hits_at_start}
+
+
+def report(label: str, r: dict, debounce: int) -> None:
+    latencies, first_piece = r["latencies"], r["first_piece"]
+    reference = [debounce / 1000 + f for f in first_piece]
+    print(f"\n{label + ': ' if label else ''}{len(latencies)} suggestions shown, {r['misses']} keystrokes got no "
+          f"suggestion; debounce {debounce} ms; prompt positions reused from cache: mean "
+          f"{statistics.mean(r['reused'] or [0]):.0%}; served from the editor's suggestion cache: {r['cache_hits']}\n")
+    print("| measure | p50 (ms) | p95 (ms) | mean (ms) |")
+    print("|---|---|---|---|")
+    for name, values in (("keystroke -> ghost visible (editor)", latencies),
+                         ("engine: request -> first token", r["first_token"]),
+                         ("engine: request -> first visible piece", first_piece),
+                         ("reference: debounce + engine first visible piece", reference),
+                         ("editor overhead (thread hop, signals, paint)", r["ui_overhead"])):
+        if values:
+            print(f"| {name} | {pct(values, 0.5) * 1000:.0f} | {pct(values, 0.95) * 1000:.0f} | "
+                  f"{statistics.mean(values) * 1000:.0f} |")
+    if reference:
+        print(f"\nratio editor / reference (p50): {pct(latencies, 0.5) / pct(reference, 0.5):.2f}")
+
+
+def fill_style_memory(window) -> None:
+    """300 Emma paragraphs as text files in a folder the style memory indexes (MiniLM, one core)."""
+    import tempfile
+
+    from training.data.corpora import load_corpus
+
+    folder = Path(tempfile.mkdtemp(prefix="killah-style-"))
+    paras = [p for p in load_corpus("austen")["Emma"] if len(p.split()) >= 25][:300]
+    for i in range(0, len(paras), 10):
+        (folder / f"emma{i // 10:02d}.txt").write_text("\n\n".join(paras[i : i + 10]) + "\n")
+    window.style_service.memory().add_folder(folder)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=60, help="suggestions to measure (>= 50 for the docs)")
+    parser.add_argument("--debounce", type=int, default=150)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--per-paragraph", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--style", action="store_true", help="measure style off, then style on")
+    args = parser.parse_args()
+
+    import tempfile
+
+    os.environ.setdefault("KILLAH_HOME", tempfile.mkdtemp(prefix="killah-bench-"))
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.prompter import ScriptedPrompter
+    from app.settings import Settings
+    from engine.api import Engine
+
+    app = QApplication.instance() or QApplication([])
+    t = time.perf_counter()
+    engine = Engine(args.model)
+    load_s = time.perf_counter() - t
+    # Timestamps inside the engine thread: when the request reached the engine and when the engine
+    # yielded its first visible piece (token healing can make the first token invisible: "was" -> "was").
+    marks: dict[str, float] = {}
+    real_complete = engine.complete
+
+    def timed_complete(text, **kwargs):
+        marks["start"] = time.perf_counter()
+        marks.pop("piece", None)
+        for piece in real_complete(text, **kwargs):
+            if piece.strip() and "piece" not in marks:
+                marks["piece"] = time.perf_counter()
+            yield piece
+
+    engine.complete = timed_complete
+    window = MainWindow(settings=Settings(debounce_ms=args.debounce), prompter=ScriptedPrompter(), engine=engine,
+                        style_memory=args.style, load_model=False)
+    window.show()
+    shown_at: list[float] = []
+    window.editor.ghostShown.connect(lambda ghost: shown_at.append(time.perf_counter()) if ghost.strip() else None)
+
+    def wait(predicate, timeout: float) -> bool:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            app.processEvents()
+            if predicate():
+                return True
+            time.sleep(0.0005)
+        return False
+
+    source, pool = paragraphs(args.seed)
+    passes = [("", False)]
+    if args.style:
+        fill_style_memory(window)
+        passes = [("style off", False), ("style on", True)]
+    results = {}
+    for label, style_on in passes:
+        window.set_persona(style_on)
+        results[label] = measure(window, engine, pool, args, marks, shown_at, wait)
     window.shutdown()
     window.editor.document().setModified(False)
     window.close()
 
-    n = len(latencies)
-    if n == 0:
-        print("no suggestion was shown")
-        return 1
-    reference = [args.debounce / 1000 + f for f in first_piece]
     print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | "
-          f"model {engine.info.name} (loaded in {load_s:.1f} s) | text: {source}")
-    print(f"{n} suggestions shown, {misses} keystrokes got no suggestion; debounce {args.debounce} ms; "
-          f"prompt positions reused from cache: mean {statistics.mean(reused):.0%}; "
-          f"suggestions served from the editor's suggestion cache: {window.completion.cache_hits}\n")
-    print("| measure | p50 (ms) | p95 (ms) | mean (ms) |")
-    print("|---|---|---|---|")
-    for name, values in (("keystroke -> ghost visible (editor)", latencies),
-                         ("engine: request -> first token", first_token),
-                         ("engine: request -> first visible piece", first_piece),
-                         ("reference: debounce + engine first visible piece", reference),
-                         ("editor overhead (thread hop, signals, paint)", ui_overhead)):
-        print(f"| {name} | {pct(values, 0.5) * 1000:.0f} | {pct(values, 0.95) * 1000:.0f} | "
-              f"{statistics.mean(values) * 1000:.0f} |")
-    print(f"\nratio editor / reference (p50): {pct(latencies, 0.5) / pct(reference, 0.5):.2f}")
+          f"load {os.getloadavg()[0]:.1f} | model {engine.info.name} (loaded in {load_s:.1f} s) | text: {source}")
+    for label, r in results.items():
+        if not r["latencies"]:
+            print(f"{label or 'run'}: no suggestion was shown")
+            return 1
+        report(label, r, args.debounce)
+    if args.style:
+        off, on = (pct(results[k]["latencies"], 0.5) for k in ("style off", "style on"))
+        print(f"\nratio style on / style off, keystroke -> ghost visible (p50): {on / off:.2f} (goal <= 1.1)")
     return 0
 
 

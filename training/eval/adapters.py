@@ -112,13 +112,19 @@ def ghost_texts(loaded, prompt_texts: list[str], max_new_tokens: int = 8, batch_
     return out
 
 
-def autocomplete_metrics(loaded, items: list[tuple[str, str]], max_new_tokens: int = 8) -> dict:
-    """items: (text before the sentence, with its separator; sentence). Simulates a writer typing each sentence."""
+def autocomplete_metrics(
+    loaded, items: list[tuple[str, str]], max_new_tokens: int = 8, prefix_for=None
+) -> dict:
+    """items: (text before the sentence, with its separator; sentence). Simulates a writer typing each sentence.
+
+    ``prefix_for(before)``: text put before each prompt of that sentence (style exemplars), fixed per sentence.
+    """
     queries, meta = [], []
     for before, sentence in items:
+        lead = prefix_for(before) if prefix_for is not None else ""
         for end in word_ends(sentence):
             typed = before + sentence[:end]
-            queries.append(prompts.autocomplete_prompt(typed)[-400:])  # ~100 tokens: enough for one sentence
+            queries.append(lead + prompts.autocomplete_prompt(typed)[-400:])  # ~100 tokens: one sentence
             meta.append((sentence, end))
     suggestions = ghost_texts(loaded, queries, max_new_tokens)
     correct_word, saved = 0, {}

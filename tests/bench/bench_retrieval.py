@@ -1,0 +1,115 @@
+"""Exemplar retrieval over a 100,000-paragraph style memory: the per-request cost (goal <= 20 ms).
+
+The memory is a real SQLite store (``PersonaStore``) holding 100,000 paragraphs: real Reuters
+paragraphs with their MiniLM vectors, repeated with small noise added to the vectors (embedding
+100,000 real paragraphs would take over 15 min on one core). Queries are real held-out sentences,
+encoded with MiniLM. Measured in the same run:
+
+    search          StyleMemory.search_vector: one float32 matmul over the matrix, top candidates,
+                    SQLite fetch of their texts, exclusion, MMR   (the per-request cost, query given)
+    exemplars       StyleMemory.exemplars uncached: + MiniLM query encoding and the token budget
+    cached          StyleMemory.exemplars again in the same paragraph (the path of every keystroke)
+    reference       the same cosine scores by a per-row loop (np.dot per paragraph) + full sort
+
+    KILLAH_CACHE_DIR=.data/cache .venv/bin/python tests/bench/bench_retrieval.py [--paragraphs 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+
+
+def p50(xs: list[float]) -> float:
+    return statistics.median(xs) * 1000
+
+
+def p95(xs: list[float]) -> float:
+    return sorted(xs)[int(0.95 * (len(xs) - 1))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--paragraphs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=40)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from engine.persona import StyleMemory, StyleRequest
+    from engine.persona.exemplars import RELEVANCE_THRESHOLD, RetrievalStats
+    from training.data.personas import embed_texts
+    from training.eval.style_retrieval import held_out_writers
+
+    writer = held_out_writers(["reuters"])["reuters"]
+    base_texts = writer.history
+    base_vectors = embed_texts(base_texts)
+    queries = [" ".join(p.split()[:40]) for p in writer.heldout[: args.queries]]
+    rng = np.random.default_rng(0)
+    copies = -(-args.paragraphs // len(base_texts))
+    texts = [f"{t} ({c})" for c in range(copies) for t in base_texts][: args.paragraphs]
+    vectors = np.concatenate([base_vectors + rng.normal(0, 0.02, base_vectors.shape) for _ in range(copies)])
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)[: args.paragraphs]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = StyleMemory(Path(tmp) / "bench.sqlite3")
+        t0 = time.perf_counter()
+        memory.store.replace_document(str(Path(tmp) / "emma.txt"), 0, 0, "bench", "txt", texts, vectors)
+        t1 = time.perf_counter()
+        ids, matrix = memory._memory_vectors()
+        t2 = time.perf_counter()
+        qvecs = memory.encoder.encode(queries)
+        search, reference, uncached, cached, encode = [], [], [], [], []
+        same = 0
+        for i, (q, qv) in enumerate(zip(queries, qvecs, strict=True)):
+            stats = RetrievalStats()
+            t = time.perf_counter()
+            found = memory.search_vector(qv, ids, matrix, q, StyleRequest(), 2, RELEVANCE_THRESHOLD, stats)
+            search.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            scores = [float(np.dot(row, qv)) for row in matrix]
+            order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:16]
+            reference.append(time.perf_counter() - t)
+            same += int(ids[order[0]] == stats.candidates[0])
+            t = time.perf_counter()
+            memory.exemplars(q, StyleRequest(document=f"doc{i}"))
+            uncached.append(time.perf_counter() - t)
+            encode.append(memory.last_retrieval.encode_seconds)
+            t = time.perf_counter()
+            again = memory.exemplars(q + " and", StyleRequest(document=f"doc{i}"))
+            cached.append(time.perf_counter() - t)
+            assert memory.last_retrieval.cached and isinstance(found, list) and again.active
+        memory.close()
+
+    ref = statistics.median(reference)
+    print(
+        f"# exemplar retrieval, {args.paragraphs:,} paragraphs x {matrix.shape[1]} float32, {len(queries)} queries"
+    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; load: {os.getloadavg()}")
+    print(f"store insert {t1 - t0:.1f} s; matrix load from SQLite (once per memory change) {t2 - t1:.2f} s")
+    print("| step | p50 ms | p95 ms | ratio vs reference (p50) |")
+    print("|---|---|---|---|")
+    for name, xs in (
+        ("search (matmul + top + SQLite texts + MMR)", search),
+        ("exemplars, uncached (+ MiniLM query, budget)", uncached),
+        ("  of which MiniLM query encoding", encode),
+        ("exemplars, cached (same paragraph)", cached),
+        ("reference: per-row np.dot loop + sort", reference),
+    ):
+        print(f"| {name} | {p50(xs):.2f} | {p95(xs):.2f} | {statistics.median(xs) / ref:.4f} |")
+    print(f"top-1 agrees with the reference: {same}/{len(queries)}")
+
+
+if __name__ == "__main__":
+    main()
