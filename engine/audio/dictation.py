@@ -24,6 +24,9 @@ import re
 from dataclasses import dataclass, field, replace
 
 from engine.audio.commands import Classifier, Command, Parsed, parse
+from engine.audio.targets import TargetMatch, alternatives, find_phrase, find_target, words_of
+
+__all__ = ["DictationSession", "DocState", "Edit", "Outcome", "diff", "find_phrase", "unit_start"]
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,11 @@ class Outcome:
     edit: Edit | None = None  # None: the text did not change
     command: Command | None = None
     action: str = ""  # for the UI: "undo" | "redo" | "rephrase" | "continue" | "stop_listening" | "read_back"
+    # | "correct"
     target: tuple[int, int] | None = None  # the range an action applies to (rephrase, read back)
     message: str = ""  # status for the user ("Nothing to scratch")
     dictated: str = ""  # the text inserted by dictation
+    alternatives: list[str] = field(default_factory=list)  # "correct <words>": replacements to offer
 
 
 @dataclass
@@ -90,6 +95,7 @@ class DictationSession:
     classifier: Classifier | None = None
     spans: list[_Span] = field(default_factory=list)
     max_spans: int = 50
+    vocabulary: list[str] = field(default_factory=list)  # names and rare words offered by "correct"
     _last_transcript: str = ""
 
     # ------------------------------------------------------------ offsets
@@ -305,17 +311,48 @@ class DictationSession:
         return Outcome(DocState(state.text, end, (start, end)))
 
     def _cmd_select(self, cmd: Command, state: DocState) -> Outcome:
-        found = find_phrase(state.text, cmd.arg, state.cursor)
-        if found is None:
-            # Not in the text: probably prose that starts with "Select" ("Select committees met...").
-            # Typing it loses nothing; swallowing it would lose the sentence. The classifier may overrule.
-            said = self._last_transcript or ("Select " + cmd.arg)
-            if self.classifier is not None and self.classifier(said) == "command":
-                return Outcome(state, message=f"“{cmd.arg}” is not in the document")
-            out = self.dictate(said, state)
-            out.message = f"“{cmd.arg}” is not in the document: typed it as text"
-            return out
-        return Outcome(DocState(state.text, found[1], found))
+        found = self._find_or_type(cmd, state, "Select")
+        if isinstance(found, Outcome):
+            return found
+        return Outcome(DocState(state.text, found.end, (found.start, found.end)), message=_found_note(found))
+
+    def _cmd_correct(self, cmd: Command, state: DocState) -> Outcome:
+        """Dragon's "correct <words>": select the phrase and offer replacements (``Outcome.alternatives``)."""
+        if cmd.arg in ("that", "this"):
+            target = self._target(state)
+            if target is None:
+                return Outcome(state, message="Nothing to correct")
+            a, b = _trim(state.text, *target)
+            found = TargetMatch(a, b, 1.0, state.text[a:b])
+        else:
+            found = self._find_or_type(cmd, state, "Correct")
+            if isinstance(found, Outcome):
+                return found
+        vocabulary = words_of(state.text) + list(self.vocabulary)
+        heard = cmd.arg if cmd.arg not in ("that", "this") else ""
+        return Outcome(DocState(state.text, found.end, (found.start, found.end)), action="correct",
+                       target=(found.start, found.end), message=_found_note(found),
+                       alternatives=alternatives(found.text, heard, vocabulary))
+
+    def _cmd_insert_after(self, cmd: Command, state: DocState) -> Outcome:
+        found = self._find_or_type(cmd, state, "Insert after")
+        if isinstance(found, Outcome):
+            return found
+        return Outcome(DocState(state.text, found.end, None), message=_found_note(found))
+
+    def _find_or_type(self, cmd: Command, state: DocState, verb: str) -> TargetMatch | Outcome:
+        """The named words in the document (exact, else by sound and spelling: targets.find_target).
+        Not there: probably prose that starts like a command ("Select committees met..."). Typing it loses
+        nothing; swallowing it would lose the sentence, so it is typed unless the classifier says command."""
+        found = find_target(state.text, cmd.arg, state.cursor)
+        if found is not None:
+            return found
+        said = self._last_transcript or f"{verb} {cmd.arg}"
+        if self.classifier is not None and self.classifier(said) == "command":
+            return Outcome(state, message=f"“{cmd.arg}” is not in the document")
+        out = self.dictate(said, state)
+        out.message = f"“{cmd.arg}” is not in the document: typed it as text"
+        return out
 
     def _cmd_capitalize(self, cmd: Command, state: DocState) -> Outcome:
         target = self._target(state)
@@ -341,6 +378,11 @@ class DictationSession:
 
     _cmd_rephrase = _action_with_target
     _cmd_read_back = _action_with_target
+
+
+def _found_note(found: TargetMatch) -> str:
+    """A status line when the words were found by sound rather than spelled as said."""
+    return "" if found.score >= 1.0 else f"Found “{found.text}” (closest match)"
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
@@ -383,16 +425,3 @@ def unit_start(text: str, end: int, unit: str, count: int = 1) -> int:
             i = text.rfind("\n", 0, pos)
             pos = i + 1 if i >= 0 else 0
     return pos
-
-
-def find_phrase(text: str, phrase: str, cursor: int) -> tuple[int, int] | None:
-    """The occurrence of ``phrase`` (case/punctuation-insensitive) nearest before the cursor, else after."""
-    words = re.findall(r"[\w']+", phrase.lower())
-    if not words:
-        return None
-    pattern = re.compile(r"\b" + r"[\W_]+".join(re.escape(w) for w in words) + r"\b", re.IGNORECASE)
-    hits = [(m.start(), m.end()) for m in pattern.finditer(text)]
-    if not hits:
-        return None
-    before = [h for h in hits if h[1] <= cursor]
-    return before[-1] if before else hits[0]

@@ -179,7 +179,7 @@ def is_command(text: str) -> bool:
     "Select class sentence" is Whisper mishearing "select last sentence", so such utterances get
     the command-vocabulary pass too (its reading wins only if it is a sure command)."""
     cmd = match_grammar(text)
-    return cmd is not None and cmd.kind != "select"
+    return cmd is not None and cmd.kind not in ("select", "correct", "insert_after")
 
 
 def transcribe_stream(samples: np.ndarray, recognizer: Recognizer, config: SegmenterConfig | None = None):
