@@ -238,7 +238,8 @@ class DocumentsService(QObject):
         if not self.modified or not self._autosave_on:
             return False
         revision = self.editor.document().revision()
-        if revision in (self._quick_revision, self._autosaved_revision):
+        # Not skipped when the durable save has this revision: that one may still wait for its fsync.
+        if revision == self._quick_revision:
             return False
         started = time.perf_counter()
         try:

@@ -105,3 +105,15 @@ def test_background_saves_land_in_order_and_never_after_a_discard(killah_home):
     assert store.background_error.startswith("Autosave failed")
     store.folder.mkdir()
     store.close()
+
+
+def test_a_queued_durable_save_does_not_stand_in_for_the_quick_one(qtbot, make_window):
+    from app.script_hooks import type_keys
+
+    window = make_window(None, load_model=False)
+    type_keys(window.editor, "abc")
+    window.documents.soon.stop()
+    assert window.documents.autosave_now(background=True)  # queued: its fsync may take seconds
+    assert window.documents.autosave_quick()  # so the quick file is written all the same
+    assert json.loads(window.autosave.quick_path.read_text(encoding="utf-8"))["text"] == "abc"
+    assert not window.documents.autosave_quick()  # nothing new since
