@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QProgressBar
 
 from app.assist import AssistController
 from app.autosave import AutosaveStore
+from app.choices import install_choices
 from app.completion import CompletionController
 from app.documents_service import DocumentsService
 from app.editor import STANDARD_SHORTCUTS, GhostTextEdit, QtDebouncer
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._build_status_bar()
         self._build_menus()
+        self.choices = install_choices(self)  # recording, "Learn from my choices", the personal adapter
         self._word_timer = QTimer(self)
         self._word_timer.setSingleShot(True)
         self._word_timer.timeout.connect(self._update_word_count)
@@ -481,6 +483,7 @@ class MainWindow(QMainWindow):
         if self.dictation is not None and hasattr(self.dictation, "shutdown"):
             self.dictation.shutdown()
         self.assist.cancel()
+        self.choices.shutdown()
         self.completion.dismiss()
         self.client.shutdown()
         if self.style_service is not None:

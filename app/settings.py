@@ -37,7 +37,15 @@ class Settings:
     ghost_mid_line: bool = False  # also suggest with text to the right of the cursor
     min_p: dict[str, float] = field(default_factory=_default_min_p)
     persona: bool = True
+    # The writer's choices (suggestions taken or replaced, Rephrase picks) are recorded for "Learn from
+    # my choices" only with their consent: off until they turn it on (app/choices.py).
+    record_choices: bool = False
+    personal_adapter: bool = True  # the personal adapter, once learned, joins autocomplete
     microphone: str = ""  # "" = the system default input device
+    # Dictation recognizer (engine/audio/recognizer.RECOGNIZERS); "" = the default the benchmark chose.
+    recognizer: str = ""
+    # Names and rare words dictation should favour (with those of the style memory's documents).
+    dictation_vocabulary: list[str] = field(default_factory=list)
     # Dictation clean-up (fillers, stutters, spoken punctuation): the rules are instant; the model's
     # version follows when the task_dictation adapter is installed (it beat the rules in the eval,
     # docs/adapters.md "task_dictation"; without the adapter the engine returns the rules' text).

@@ -168,6 +168,8 @@ class StyleService(QObject):
 
 
 class StylePanel(QDockWidget):
+    deletedAll = Signal()  # "delete everything" confirmed: the recorded choices go too (app/choices.py)
+
     def __init__(self, service: StyleService, prompter: Prompter, parent: QWidget | None = None) -> None:
         super().__init__("Style memory", parent)
         self.setObjectName("style-memory-panel")
@@ -242,7 +244,9 @@ class StylePanel(QDockWidget):
     def delete_all(self) -> None:
         if self.prompter.question(
             "Delete the style memory?",
-            "Forget every indexed document and every folder permission? Your documents themselves are not touched.",
+            "Forget every indexed document and every folder permission, your recorded choices and your "
+            "personal adapter? Your documents themselves are not touched.",
             default_yes=False,
         ):
             self.service.delete_all()
+            self.deletedAll.emit()

@@ -108,7 +108,7 @@ class AdapterRegistry:
         self._layers_on = True  # peft enables the adapter layers when it loads them
         self._lock = threading.Lock()
         self.strict = strict
-        self.user_root = user_root if user_root is not None else user_artifacts_root()
+        self._user_root = user_root
 
         entries = {n: a for n, a in load_manifest(root).items() if a.kind == ADAPTER_KIND}
         wanted = [n for n in entries if names is None or n in names]
@@ -124,6 +124,11 @@ class AdapterRegistry:
             progress("adapters ready", 1.0)
 
     # -- loading --------------------------------------------------------------
+
+    @property
+    def user_root(self) -> Path:
+        """Looked up when used: the data dir may move (KILLAH_HOME) while one engine stays loaded."""
+        return self._user_root if self._user_root is not None else user_artifacts_root()
 
     def _add(self, art) -> bool:
         """Verify and load one manifest entry; a refused one is named in ``errors`` (raised if strict)."""

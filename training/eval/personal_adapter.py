@@ -20,6 +20,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -103,12 +104,16 @@ def train_personal(base: str, log_path: Path, user_root: Path, overrides: list[s
     cmd = [sys.executable, "-m", "training.recipes.personal_dpo", "--config", CONFIG, f"base={base}",
            f"data.log={log_path}", f"output.manifest_root={user_root}", *overrides]
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ})
     seconds = time.monotonic() - started
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the recipe process: its time on one core, whatever else shares the machine.
+    cpu_seconds = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     if proc.returncode != 0 or not lines or "done" not in lines[-1]:
         raise SystemExit(f"the recipe failed ({proc.returncode}): {lines[-1:]}\n{proc.stderr[-3000:]}")
-    return lines[-1], seconds
+    return {**lines[-1], "recipe_cpu_seconds": round(cpu_seconds, 1)}, seconds
 
 
 def main() -> None:

@@ -62,9 +62,12 @@ class PersonalData:
     min_pairs: int = option(MIN_PAIRS, help="fewer pairs than this: 'not enough choices yet' (exit 2)")
     max_pairs: int = option(400, help="the most recent pairs used")
     prompt_tokens: int = option(
-        48, help="prompt cut to its last tokens: a sentence of context, and the cost of a step stays small"
+        32, help="prompt cut to its last tokens: a sentence of context, and the cost of a step stays small"
     )
-    completion_tokens: int = option(24, help="chosen/rejected cut to this many tokens")
+    completion_tokens: int = option(16, help="chosen/rejected cut to this many tokens")
+    eval_pairs: int = option(
+        32, help="the most recent pairs whose log-prob margin is reported before and after (training pairs)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,7 +233,8 @@ class PersonalDpoRecipe:
         was_training = self.peft_model.training
         self.peft_model.eval()
         rows = trainer.train_dataset
-        for i in range(0, len(rows), 8):
+        first = max(0, len(rows) - self.cfg.data.eval_pairs)
+        for i in range(first, len(rows), 8):
             batch = trainer.data_collator([rows[j] for j in range(i, min(i + 8, len(rows)))])
             batch = {k: v for k, v in batch.items() if k != "weight"}
             chosen, rejected = trainer.sequence_logps(self.peft_model, batch).chunk(2)
