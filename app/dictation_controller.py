@@ -98,6 +98,7 @@ class DictationController(QObject):
         self._shadow = editor.toPlainText()
         self._listener = VoiceListener(self._on_worker_event, recognizer=recognizer, device=device, partials=partials)
         self._mode = "toggle"
+        self.correction_menu = None  # the last "correct <words>" menu (QMenu)
 
         from app.dictation_tidy import DictationTidier
         from app.voice_widgets import PartialOverlay
@@ -169,6 +170,30 @@ class DictationController(QObject):
     def set_tidy(self, mode: str) -> None:
         """Tidy mode: "off" (what Whisper wrote), "rules" (instant clean-up), "model" (rules, then the model's)."""
         self.tidier.set_mode(mode)
+
+    def set_recognizer(self, name: str) -> None:
+        """Dictate with another recognizer ("" = the default; engine/audio/recognizer.RECOGNIZERS).
+        It is loaded when listening starts; a missing or damaged model then turns dictation off with
+        the reason (the document is never touched)."""
+        if name == getattr(self, "_recognizer_name", None):
+            return
+        self._recognizer_name = name
+        if self._listener.running:
+            self.stop()
+            self.message.emit("Speech recognizer changed: dictation stopped; start it again to use it.")
+        self._listener.set_recognizer(name or None)
+
+    def set_vocabulary(self, words: list[str], style_memory: bool = True) -> None:
+        """Names and rare words to favour: the user's list, plus those of the style memory's documents
+        (read on the voice thread when listening starts). "correct <words>" offers them too."""
+        from engine.audio.vocabulary import merge, style_memory_vocabulary
+
+        user = merge(words)
+        self.session.vocabulary = user
+        self._listener.vocabulary_source = (lambda: merge(user, style_memory_vocabulary())) if style_memory else (
+            lambda: user)
+        if self._listener.recognizer is not None:
+            self._listener.recognizer.vocabulary = user  # the style memory's words join at the next start
 
     def set_engine_client(self, client) -> None:
         """The window's EngineClient (app/engine_worker.py): the model tidies on its worker thread."""
@@ -293,6 +318,8 @@ class DictationController(QObject):
             self.editor.redo()
         elif kind == "stop_listening":
             self.stop()
+        elif kind == "correct" and out.target:
+            self._offer_corrections(out.alternatives, start, end)
         elif kind == "read_back" and out.target:
             self._read_back(self.editor.toPlainText()[start:end])
         elif kind in ("rephrase", "continue") and self.delegate_actions:
@@ -309,6 +336,31 @@ class DictationController(QObject):
             elif out.target:
                 self._generate(kind, start, end, self.editor.toPlainText()[start:end])
         self.action_requested.emit(kind, start, end)
+
+    def _offer_corrections(self, choices: list[str], start: int, end: int) -> None:
+        """"correct <words>": the phrase is selected; a small menu under it offers replacements."""
+        from PySide6.QtWidgets import QMenu
+
+        if not choices:
+            self.message.emit("No alternatives for the selected words: dictate the right ones.")
+            return
+        menu = QMenu(self.editor)
+        for choice in choices:
+            menu.addAction(choice).triggered.connect(lambda _=False, c=choice: self._replace_span(start, end, c))
+        self.correction_menu = menu  # kept for tests and for a spoken pick later
+        menu.popup(self.editor.viewport().mapToGlobal(self.editor.cursorRect().bottomLeft()))
+
+    def _replace_span(self, start: int, end: int, replacement: str) -> None:
+        """Put ``replacement`` over [start, end) as one undo step, if those words are still there."""
+        current = self.editor.toPlainText()
+        if end > len(current):
+            self.message.emit("The text changed: nothing corrected.")
+            return
+        new_text = current[:start] + replacement + current[end:]
+        out = Outcome(DocState(new_text, start + len(replacement)), diff(current, new_text))
+        self.session.on_external_edit(start, end - start, len(replacement))
+        self.session.record_utterance(start, len(replacement))  # "scratch that" undoes the correction
+        self._apply_outcome(out)
 
     def _generate(self, kind: str, start: int, end: int, source: str) -> None:
         """Run the engine's rephrase / continue_text on a thread; apply the result as one edit."""

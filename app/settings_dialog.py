@@ -14,12 +14,14 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
 from app.settings import Settings
+from engine.audio.recognizer import DEFAULT_RECOGNIZER, RECOGNIZERS
 
 log = logging.getLogger("killah.app")
 
@@ -100,6 +102,17 @@ class SettingsDialog(QDialog):
             index = self.microphone.count() - 1
         self.microphone.setCurrentIndex(max(0, index))
         form.addRow("Microphone:", self.microphone)
+        self.recognizer = QComboBox()
+        self.recognizer.addItem(f"Default ({RECOGNIZERS[DEFAULT_RECOGNIZER]})", "")
+        for key, label in RECOGNIZERS.items():
+            self.recognizer.addItem(label, key)
+        self.recognizer.setToolTip("Which speech recognizer writes dictation down (docs/benchmarks.md compares them).")
+        self.recognizer.setCurrentIndex(max(0, self.recognizer.findData(settings.recognizer)))
+        form.addRow("Speech recognizer:", self.recognizer)
+        self.vocabulary = QLineEdit(", ".join(settings.dictation_vocabulary))
+        self.vocabulary.setPlaceholderText("Names and rare words, separated by commas")
+        self.vocabulary.setToolTip("Dictation favours these words, and those of the documents in your style memory.")
+        form.addRow("Words to recognize:", self.vocabulary)
         self.tidy = QCheckBox("Tidy dictation (drop “um”, stutters; “comma” becomes a comma)")
         self.tidy.setChecked(settings.tidy_dictation)
         form.addRow(self.tidy)
@@ -141,6 +154,8 @@ class SettingsDialog(QDialog):
         s.min_p = {mode: round(spin.value(), 3) for mode, spin in self.min_p.items()}
         s.persona = self.persona.isChecked()
         s.microphone = self.microphone.currentData() or ""
+        s.recognizer = self.recognizer.currentData() or ""
+        s.dictation_vocabulary = [w.strip() for w in self.vocabulary.text().split(",") if w.strip()]
         s.tidy_dictation = self.tidy.isChecked()
         s.tidy_dictation_model = self.tidy_model.isChecked()
         s.autosave_seconds = self.autosave.value()

@@ -19,7 +19,7 @@ import numpy as np
 from engine.audio import SAMPLE_RATE
 from engine.audio.capture import AudioCapture
 from engine.audio.commands import match_grammar
-from engine.audio.recognizer import Recognizer, Transcript
+from engine.audio.recognizer import SpeechRecognizer, Transcript, load_recognizer
 from engine.audio.vad import CombinedVad, SegmenterConfig, Utterance, UtteranceSegmenter
 from engine.errors import AudioError, KillahError
 
@@ -39,15 +39,15 @@ class VoiceListener:
     def __init__(
         self,
         on_event: Callable[[VoiceEvent], None],
-        recognizer: Recognizer | str | None = None,
+        recognizer: SpeechRecognizer | str | None = None,
         device: int | str | None = None,
         segmenter_config: SegmenterConfig | None = None,
         partial_interval: float = 1.0,
         partials: bool = True,
     ) -> None:
         self.on_event = on_event
-        self._recognizer_spec = recognizer
-        self.recognizer: Recognizer | None = recognizer if isinstance(recognizer, Recognizer) else None
+        self._recognizer_spec = recognizer if isinstance(recognizer, str) or recognizer is None else None
+        self.recognizer: SpeechRecognizer | None = None if isinstance(recognizer, str) else recognizer
         self.device = device
         self.segmenter_config = segmenter_config or SegmenterConfig()
         self.partial_interval = partial_interval
@@ -59,6 +59,9 @@ class VoiceListener:
         self._thread: threading.Thread | None = None
         self.capture: AudioCapture | None = None
         self.ready = threading.Event()
+        # Names and rare words for the recognizer, read on the worker thread when listening starts
+        # (the style memory is a database read): see set_vocabulary.
+        self.vocabulary_source: Callable[[], list[str]] | None = None
 
     # ------------------------------------------------------------ control (any thread)
 
@@ -84,6 +87,11 @@ class VoiceListener:
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
             self._thread = None
+
+    def set_recognizer(self, recognizer: SpeechRecognizer | str | None) -> None:
+        """Use another recognizer from the next start (a name is loaded then, on the worker thread)."""
+        self._recognizer_spec = recognizer if isinstance(recognizer, str) or recognizer is None else None
+        self.recognizer = None if isinstance(recognizer, str) or recognizer is None else recognizer
 
     def set_gate(self, open_: bool) -> None:
         """Push-to-talk: open while the key/button is held."""
@@ -113,7 +121,9 @@ class VoiceListener:
         assert capture is not None
         try:
             if self.recognizer is None:
-                self.recognizer = Recognizer(self._recognizer_spec)
+                self.recognizer = load_recognizer(self._recognizer_spec)
+            if self.vocabulary_source is not None:
+                self.recognizer.vocabulary = self.vocabulary_source()
             capture.wait_first_block()
             segmenter = UtteranceSegmenter(CombinedVad(), self.segmenter_config)
             # From the stream's start: words said while Whisper was loading are kept (push-to-talk
@@ -182,7 +192,7 @@ def is_command(text: str) -> bool:
     return cmd is not None and cmd.kind not in ("select", "correct", "insert_after")
 
 
-def transcribe_stream(samples: np.ndarray, recognizer: Recognizer, config: SegmenterConfig | None = None):
+def transcribe_stream(samples: np.ndarray, recognizer: SpeechRecognizer, config: SegmenterConfig | None = None):
     """Offline helper (benchmarks, tests): segment a whole recording and transcribe each utterance."""
     segmenter = UtteranceSegmenter(CombinedVad(), config)
     utts = segmenter.feed(samples) + segmenter.flush()

