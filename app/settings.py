@@ -46,10 +46,6 @@ class Settings:
     recognizer: str = ""
     # Names and rare words dictation should favour (with those of the style memory's documents).
     dictation_vocabulary: list[str] = field(default_factory=list)
-    # Dictation recognizer (engine/audio/recognizer.RECOGNIZERS); "" = the default the benchmark chose.
-    recognizer: str = ""
-    # Names and rare words dictation should favour (with those of the style memory's documents).
-    dictation_vocabulary: list[str] = field(default_factory=list)
     # Dictation clean-up (fillers, stutters, spoken punctuation): the rules are instant; the model's
     # version follows when the task_dictation adapter is installed (it beat the rules in the eval,
     # docs/adapters.md "task_dictation"; without the adapter the engine returns the rules' text).
