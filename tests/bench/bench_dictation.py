@@ -164,6 +164,8 @@ def bench_wer(recognizers: dict[str, Recognizer], sentences: list[str]) -> dict[
             audio += t.audio_seconds
         out[name] = {"wer": wer(sentences, hyps), "rtf": decode / audio, "hyps": hyps,
                      "p50": float(np.median(per_clip)), "p90": float(np.percentile(per_clip, 90))}
+        print(f"{name}: WER {out[name]['wer']:.3f}, p50 {out[name]['p50']:.2f} s (load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
     return out
 
 
