@@ -6,7 +6,8 @@ Only read when the variables are set; they never change behaviour otherwise.
                                 (messages are logged to stderr as "KILLAH-MESSAGE kind: title: text")
     KILLAH_TEST_TYPE=text       type ``text`` into the editor (real key events) after start
     KILLAH_TEST_TYPE_CPS=10     ... at this many characters per second instead of all at once
-    KILLAH_TEST_TYPE_LOG=path   ... appending "<characters typed so far> <unix time>" per key to ``path``
+    KILLAH_TEST_TYPE_LOG=path   ... appending "<characters typed so far> <unix time>" per key to ``path``,
+                                and "loaded <unix time>" once the model is loaded
                                 (the kill -9 recovery bench reads it to measure lost typing)
     KILLAH_TEST_DUMP=path       after start (and recovery, and typing) write the editor's state
                                 as JSON {"text", "title", "modified"} to ``path``
@@ -109,6 +110,8 @@ def type_paced(window, text: str, cps: float, log_path: str | None, then) -> Non
     log = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None  # closed by the last tick
     timer = QTimer(window)
     typed = 0
+    if log is not None:
+        window.client.modelLoaded.connect(lambda _: log.closed or log.write(f"loaded {time.time():.4f}\n"))
 
     def tick() -> None:
         nonlocal typed

@@ -78,9 +78,17 @@ def read_log(path: Path) -> list[tuple[int, float]]:
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
         parts = line.split()
-        if len(parts) == 2:
+        if len(parts) == 2 and parts[0].isdigit():
             entries.append((int(parts[0]), float(parts[1])))
     return entries
+
+
+def loaded_at(path: Path) -> float | None:
+    """When the app's model finished loading (the hook's "loaded <time>" line), if it has."""
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        if line.startswith("loaded "):
+            return float(line.split()[1])
+    return None
 
 
 def loss_seconds(entries: list[tuple[int, float]], recovered: int, killed_at: float) -> float:
@@ -91,7 +99,8 @@ def loss_seconds(entries: list[tuple[int, float]], recovered: int, killed_at: fl
 
 def longest_stall(entries: list[tuple[int, float]], killed_at: float, window_s: float = 5.0) -> float:
     """The UI thread types the keys: a long gap means it was frozen, and keys queued meanwhile die too."""
-    times = [t for _, t in entries if t >= killed_at - window_s] + [killed_at]
+    before = [t for _, t in entries if t < killed_at - window_s][-1:]  # the key before the window too
+    times = before + [t for _, t in entries if t >= killed_at - window_s] + [killed_at]
     return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
@@ -112,6 +121,12 @@ def one_kill(kill: int, root: Path, rng: random.Random, args: argparse.Namespace
             time.sleep(0.05)
         started = read_log(log)[0][1]
         typing_for = rng.uniform(args.min_s, args.max_s)
+        if args.after_load:  # the random moment counts from the model's arrival, not from the start
+            while (loaded := loaded_at(log)) is None:
+                if first.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"kill {kill}: the model did not load (exit {first.poll()})")
+                time.sleep(0.1)
+            typing_for += loaded - started
         time.sleep(max(0.0, started + typing_for - time.time()))
         killed_at = time.time()
     finally:
@@ -158,8 +173,9 @@ def measure_kills(args: argparse.Namespace) -> list[KillResult]:
 
 def print_table(results: list[KillResult], args: argparse.Namespace) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    when = "after the model loaded" if args.after_load else "after the start"
     print(f"\nkill -9 recovery, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, model {args.model}, "
-          f"{args.cps} keys/s, load average {load}")
+          f"{args.cps} keys/s, killed {args.min_s:g}-{args.max_s:g} s {when}, load average {load}")
     print("| kill | typing before kill (s) | keys typed | keys recovered | keys lost | typing lost (s) "
           "| longest UI stall in the last 5 s (s) |")
     print("|---|---|---|---|---|---|---|")
@@ -179,12 +195,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-s", type=float, default=2.0, help="shortest typing before the kill")
     p.add_argument("--max-s", type=float, default=30.0, help="longest typing before the kill")
     p.add_argument("--bound-s", type=float, default=BOUND_S)
+    p.add_argument("--after-load", action="store_true",
+                   help="kill --min-s..--max-s after the model has loaded (steady use), not after the start")
     p.add_argument("--start-timeout-s", type=float, default=180.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     if len(TEXT) < args.max_s * args.cps:
         p.error("--max-s x --cps is longer than the text")
+    if args.after_load and args.model == "none":
+        p.error("--after-load needs a model")
     return args
 
 
