@@ -215,6 +215,45 @@ _ANSICPG = re.compile(rb"\\ansicpg(\d+)")
 _HEX_DUMP = re.compile(r"(?<![0-9a-fA-F\r\n])[0-9a-fA-F\r\n]{512,}")  # starts only at a run: linear
 
 
+_FONT_TABLE = re.compile(r"\{[^{}]*\\fonttbl")
+_BRACE = re.compile(r"[{}]")
+_FONT_ID = re.compile(r"\\f(\d+)")
+_FONT_CHARSET = re.compile(r"\\fcharset(\d+)")
+_MAX_FONTS = 4096
+
+
+def _compact_font_table(source: str) -> str:
+    """The RTF with its font table rewritten as ``{\\fonttbl{\\fN\\fcharsetM F;}...}``: all striprtf uses of it.
+
+    striprtf matches each font with a lazy regex (``\\f(\\d+).*?\\fcharset``) that runs to the table's
+    end when a font has no charset: quadratic, and a table that never closes spans the whole file
+    (a 700 KB fuzzed RTF ran for minutes). Here the table is cut into fonts by one brace scan.
+    """
+    found = _FONT_TABLE.search(source)
+    if not found:
+        return source
+    depth, end, fonts, font_start = 0, len(source), [], found.end()
+    for brace in _BRACE.finditer(source, found.start()):
+        if brace.group() == "{":
+            depth += 1
+            font_start = brace.end() if depth == 2 else font_start
+        else:
+            depth -= 1
+            if depth == 1 and len(fonts) < _MAX_FONTS:
+                fonts.append(source[font_start : brace.start()])
+            if depth == 0:
+                end = brace.end()
+                break
+    if not fonts:  # {\fonttbl\f0\fswiss Helvetica;}: one font without a group of its own
+        fonts = [source[found.end() : end]]
+    entries = []
+    for font in fonts:
+        font_id, charset = _FONT_ID.search(font), _FONT_CHARSET.search(font)
+        if font_id and charset:
+            entries.append(f"{{\\f{font_id.group(1)}\\fcharset{charset.group(1)} F;}}")
+    return source[: found.start()] + "{\\fonttbl" + "".join(entries) + "}" + source[end:]
+
+
 def _read_rtf(data: bytes, name: str) -> Document:
     from striprtf.striprtf import rtf_to_text
 
@@ -230,7 +269,7 @@ def _read_rtf(data: bytes, name: str) -> Document:
     except LookupError:
         codepage = "cp1252"
     warnings: list[str] = []
-    source = _HEX_DUMP.sub("", data.decode(codepage, errors="replace"))
+    source = _compact_font_table(_HEX_DUMP.sub("", data.decode(codepage, errors="replace")))
     try:
         text = rtf_to_text(source, encoding=codepage, errors="strict")
     except UnicodeDecodeError:
@@ -278,18 +317,28 @@ def _read_docx(data: bytes, name: str) -> Document:
         ) from exc
     except Exception as exc:  # noqa: BLE001 - lxml and zipfile raise many kinds on corrupt input
         raise DocumentError(f"{name} is a damaged .docx document ({type(exc).__name__}).") from exc
+    try:
+        # python-docx trusts the XML's shape: a body-less or mangled document.xml fails only here
+        # (AttributeError, found by fuzzing).
+        lines = _docx_lines(document, Table)
+    except Exception as exc:  # noqa: BLE001
+        raise DocumentError(f"{name} is a damaged .docx document ({type(exc).__name__}).") from exc
+    text = "\n".join(lines)
+    paragraphs = [line.strip() for line in lines if line.strip()]
+    warnings = [] if paragraphs else ["The document is empty."]
+    return Document(text, paragraphs, "docx", None, True, warnings)
+
+
+def _docx_lines(document, table_type) -> list[str]:
     lines: list[str] = []
     for block in document.iter_inner_content():
-        if isinstance(block, Table):
+        if isinstance(block, table_type):
             for row in block.rows:
                 cells = [cell.text.strip() for cell in row.cells]
                 lines.append(" | ".join(c for c in cells if c))
         else:
             lines.append(block.text)
-    text = "\n".join(lines)
-    paragraphs = [line.strip() for line in lines if line.strip()]
-    warnings = [] if paragraphs else ["The document is empty."]
-    return Document(text, paragraphs, "docx", None, True, warnings)
+    return lines
 
 
 def _docx_bytes(text: str) -> bytes:

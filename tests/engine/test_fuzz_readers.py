@@ -63,3 +63,34 @@ def test_many_fuzzed_files_read_cleanly_or_fail_clearly(tmp_path, fmt):
         _check_one(tmp_path, fmt, rng)
 
     check()
+
+
+# ---------------------------------------------------------------- found by fuzzing (tests/bench/fuzz_readers.py)
+
+
+def test_an_rtf_font_table_that_never_closes_reads_in_linear_time(tmp_path):
+    # striprtf's font regex was quadratic over an unclosed table: a 700 KB file ran for minutes.
+    path = tmp_path / "fonts.rtf"
+    path.write_bytes(b"{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Times;}" + b"ff0{\\fonttbl{\\f0 Times;}" * 30_000)
+    outcome = read_outcome(path)
+    assert outcome.kind in ("clean", "clear") and outcome.cpu_seconds < 2.0, outcome
+
+
+def test_a_docx_whose_document_has_no_body_fails_clearly(tmp_path):
+    import io
+    import zipfile
+
+    from fuzz_documents import seed_files
+
+    source = zipfile.ZipFile(io.BytesIO(seed_files()["docx"][0]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "word/document.xml":  # python-docx raised AttributeError walking it
+                data = b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"/>'
+            target.writestr(name, data)
+    path = tmp_path / "nobody.docx"
+    path.write_bytes(out.getvalue())
+    outcome = read_outcome(path)
+    assert outcome.kind == "clear" and "damaged .docx" in outcome.detail, outcome
