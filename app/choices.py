@@ -143,6 +143,7 @@ class LearnProcess(QObject):
         super().__init__(parent)
         self.process: QProcess | None = None
         self._buffer = b""
+        self._errors = b""  # the tail of its stderr, for the message when it fails
         self._result: dict = {}
 
     @property
@@ -165,9 +166,11 @@ class LearnProcess(QObject):
         self.process = QProcess(self)
         self.process.setWorkingDirectory(str(REPO))
         self.process.readyReadStandardOutput.connect(self._read)
+        # Drained as it comes: a full stderr pipe (tqdm, warnings) would stall the training process.
+        self.process.readyReadStandardError.connect(self._read_errors)
         self.process.finished.connect(self._done)
         self.process.errorOccurred.connect(self._error)
-        self._buffer, self._result = b"", {}
+        self._buffer, self._result, self._errors = b"", {}, b""
         self.process.start(program, args)
 
     def cancel(self) -> None:
@@ -190,6 +193,9 @@ class LearnProcess(QObject):
             if "done" in row or "error" in row:
                 self._result = row
 
+    def _read_errors(self) -> None:
+        self._errors = (self._errors + bytes(self.process.readAllStandardError()))[-4096:]
+
     def _done(self, code: int, _status=None) -> None:
         self._read()
         result = self._result
@@ -200,7 +206,8 @@ class LearnProcess(QObject):
         elif "error" in result:
             self.finished.emit(False, result["error"])
         else:
-            err = bytes(self.process.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
+            self._read_errors()
+            err = self._errors.decode("utf-8", "replace").strip().splitlines()
             self.finished.emit(False, f"Learning stopped (exit code {code}): {err[-1] if err else 'no message'}")
 
     def _error(self, error) -> None:

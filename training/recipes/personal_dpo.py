@@ -114,6 +114,11 @@ class PersonalConfig(RecipeConfig):
     output: PersonalOutput = section(PersonalOutput, "where the adapter goes")
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time: its cost on one core, whatever else shares the machine."""
+    return round(time.process_time(), 1)
+
+
 def emit(**row) -> None:
     """One progress line for the app (stdout is the app's channel; tqdm writes to stderr)."""
     print(json.dumps(row, ensure_ascii=False), flush=True)
@@ -134,6 +139,7 @@ class PersonalDpoRecipe:
         self.train()
         metrics = {**{f"{k}_before": v for k, v in before.items()}, **self.evaluate()}
         metrics["train_seconds"] = round(time.monotonic() - self.started, 1)
+        metrics["cpu_seconds"] = cpu_seconds()
         self.ship(metrics)
         return metrics
 
@@ -315,7 +321,7 @@ class JsonProgress(TrainerCallback):
         logs = logs or {}
         if "loss" in logs:
             emit(stage="train", step=state.global_step, of=state.max_steps, loss=round(logs["loss"], 4),
-                 margin=round(logs.get("rewards/margins", 0.0), 4))
+                 margin=round(logs.get("rewards/margins", 0.0), 4), cpu_seconds=cpu_seconds())
 
 
 def run(cfg: PersonalConfig) -> dict:
