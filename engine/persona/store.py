@@ -89,6 +89,14 @@ def _record(row: tuple) -> DocumentRecord:
     return DocumentRecord(row[0], _from_db(row[1]), *row[2:])
 
 
+class _OtherVersion(Exception):
+    """The file holds a style memory in another format (user_version)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
+
+
 def default_db_path() -> Path:
     return paths.data_dir() / DB_NAME
 
@@ -107,13 +115,46 @@ class PersonaStore:
         _create_private(self.path)
         self._lock = threading.RLock()
         self.revision = 0  # bumped on every change of the paragraphs: lets readers cache the vectors
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        with self._lock:
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.execute("PRAGMA journal_mode=DELETE")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # Why the memory was started afresh ("" if it was not): the file was corrupt or written by
+        # another version. It holds only copies of the user's documents, which are never touched.
+        self.reset_reason = ""
+        try:
+            self._db = self._open()
+            return
+        except _OtherVersion as exc:
+            self.reset_reason = (
+                f"the style memory file was written by another version (format {exc.version}, "
+                f"this one reads {SCHEMA_VERSION}); it was started afresh"
+            )
+        except sqlite3.DatabaseError as exc:
+            self.reset_reason = f"the style memory file could not be read ({exc}); it was started afresh"
+        self._discard_file()
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            with self._lock:
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA secure_delete=ON")
+                db.execute("PRAGMA journal_mode=DELETE")
+                fresh = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if not fresh and version != SCHEMA_VERSION:
+                    raise _OtherVersion(version)
+                db.executescript(_SCHEMA)
+                if fresh:
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.DatabaseError, _OtherVersion):
+            db.close()
+            raise
+        return db
+
+    def _discard_file(self) -> None:
+        """Delete an unreadable memory file (and its journal): it only held copies of indexed text."""
+        for victim in (self.path, self.path.with_name(self.path.name + "-journal")):
+            victim.unlink(missing_ok=True)
+        _create_private(self.path)
 
     def close(self) -> None:
         with self._lock:
