@@ -50,12 +50,17 @@ class EngineWorker(QObject):
     finished = Signal(int, object)  # request id, GenerationStats (None if skipped)
     failed = Signal(int, str)
     candidates = Signal(int, object)  # request id, engine.quality.best_of_n.CandidateSet (best first)
+    styled = Signal(int, object)  # request id, engine.persona.StyleContext: what conditioned it
 
     def __init__(self, engine: Any = None) -> None:
         super().__init__()
         self.engine = engine
         self.min_p: dict[str, float] = {}
         self.persona_provider: PersonaProvider | None = None
+        # The style memory the engine retrieves exemplars from (None: style off), and the document
+        # being edited: with the paragraph it keys the engine's cache of chosen exemplars.
+        self.style_memory: Any = None
+        self.style_document = ""
 
     @Slot(str, str)
     def load(self, spec: str, backend: str = "") -> None:
@@ -87,7 +92,13 @@ class EngineWorker(QObject):
             persona = self._persona(text) if mode != "rephrase" else None
             if persona is not None:
                 kwargs["persona"] = persona
-            return method(text, **kwargs)
+            style = self._style_request()
+            if style is not None:
+                kwargs["style"] = style
+            stream = method(text, **kwargs)
+            if style is not None:  # the prompt is built: the engine says what conditioned it
+                self.styled.emit(request_id, getattr(self.engine, "last_style", None))
+            return stream
 
         self._serve(request_id, token, mode, "Generation", start)
 
@@ -154,6 +165,15 @@ class EngineWorker(QObject):
 
         return mode_params[Mode(mode)].with_overrides(min_p=float(min_p))
 
+    def _style_request(self) -> Any:
+        if self.style_memory is None or not hasattr(self.engine, "attach_style_memory"):
+            return None
+        from engine.persona.exemplars import StyleRequest
+
+        if self.engine.style_memory is not self.style_memory:
+            self.engine.attach_style_memory(self.style_memory)
+        return StyleRequest(document=self.style_document)
+
     def _persona(self, text: str) -> Any:
         if self.persona_provider is None:
             return None
@@ -190,6 +210,7 @@ class EngineClient(QObject):
     finished = Signal(int, object)
     failed = Signal(int, str)
     candidatesReady = Signal(int, object)  # request id, CandidateSet: the ranked takes of a Rephrase
+    styleUsed = Signal(int, object)  # request id, StyleContext (exemplars and their documents, or why none)
     _runRequested = Signal(int, str, str, object)
     _tidyRequested = Signal(int, str, str, object)
     _takesRequested = Signal(int, str, int, object)
@@ -218,6 +239,7 @@ class EngineClient(QObject):
         self.worker.piece.connect(self.piece)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
+        self.worker.styled.connect(self.styleUsed)
         self._tokens: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._next_id = 0
@@ -242,6 +264,22 @@ class EngineClient(QObject):
 
     def set_persona_provider(self, provider: PersonaProvider | None) -> None:
         self.worker.persona_provider = provider
+
+    def set_style(self, memory: Any, document: str = "") -> None:
+        """Condition autocomplete and continue on ``memory`` (an engine.persona.StyleMemory; None: off).
+
+        The engine retrieves the exemplars itself; ``document`` names the document being edited.
+        Read by the worker at the start of each request.
+        """
+        self.worker.style_memory = memory
+        self.worker.style_document = document
+
+    @property
+    def style_on(self) -> bool:
+        return self.worker.style_memory is not None
+
+    def set_style_document(self, document: str) -> None:
+        self.worker.style_document = document
 
     def new_request_id(self) -> int:
         self._next_id += 1

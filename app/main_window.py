@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.autosave = AutosaveStore()
         self.documents = DocumentsService(self.editor, self.prompter, self.settings, self.autosave, self)
         self.documents.pathChanged.connect(lambda _: self._update_title())
+        self.documents.pathChanged.connect(lambda _: self.client.set_style_document(self._style_document()))
+        self.client.styleUsed.connect(self._on_style_used)
         self.documents.opened.connect(self._on_document_opened)
         self.editor.document().modificationChanged.connect(lambda _: self._update_title())
 
@@ -355,19 +357,32 @@ class MainWindow(QMainWindow):
         self._save_settings()
 
     def _apply_persona(self) -> None:
+        """Style on: the engine puts the writer's own paragraphs (retrieved per paragraph) before the text.
+
+        The soft-token projector is not used by default: on held-out writers it did not add to
+        retrieval consistently (docs/persona.md, "Retrieved exemplars").
+        """
         on = self.settings.persona and self.style_service is not None
-        self.persona_label.setText("Style: on" if on else "Style: off")
+        memory = self.style_service.memory() if on else None
+        self.client.set_style(memory, self._style_document())
         if not on:
-            self.client.set_persona_provider(None)
+            self.persona_label.setText("Style: off")
+        elif memory is None:
+            self.persona_label.setText("Style: off (style memory unavailable)")
+        else:
+            self.persona_label.setText("Style: on")
+
+    def _style_document(self) -> str:
+        return str(self.documents.path) if self.documents.path else f"untitled-{id(self.editor)}"
+
+    def _on_style_used(self, _request_id: int, style: Any) -> None:
+        """What conditioned the last request, in the status bar and the Style memory panel."""
+        if style is None or not self.client.style_on:  # style switched off meanwhile
             return
-        service, client = self.style_service, self.client
-
-        def persona(text: str) -> Any:  # runs on the engine thread
-            engine = client.worker.engine
-            loaded = getattr(engine, "loaded", None)
-            return service.worker.persona_for(text, loaded) if loaded is not None else None
-
-        self.client.set_persona_provider(persona)
+        self.persona_label.setText(style.describe())
+        self.persona_label.setToolTip("\n".join(style.sources))
+        if self.style_panel is not None:
+            self.style_panel.show_style(style)
 
     def apply_font_size(self, size: int) -> None:
         size = max(6, min(72, int(size)))

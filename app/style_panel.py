@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -41,6 +43,7 @@ class StyleWorker(QObject):
     progress = Signal(str, float)
     indexed = Signal(str)  # report summary
     failed = Signal(str)
+    notice = Signal(str)  # a standing state the user should know of (the memory file was started afresh)
 
     def __init__(self, db_path: Path | None = None) -> None:
         super().__init__()
@@ -55,6 +58,8 @@ class StyleWorker(QObject):
                 from engine.persona import StyleMemory
 
                 self.memory = StyleMemory(self._db_path)
+                if self.memory.store.reset_reason:
+                    self.notice.emit(f"Style memory: {self.memory.store.reset_reason}. Your documents are untouched.")
             return self.memory
 
     def _guard(self, action) -> None:
@@ -112,6 +117,7 @@ class StyleService(QObject):
     progress = Signal(str, float)
     indexed = Signal(str)
     failed = Signal(str)
+    notice = Signal(str)
     _refresh = Signal()
     _add = Signal(str)
     _remove = Signal(str)
@@ -129,7 +135,8 @@ class StyleService(QObject):
                              (self._pause, self.worker.set_paused)):
             signal.connect(slot)
         for source, target in ((self.worker.listed, self.listed), (self.worker.progress, self.progress),
-                               (self.worker.indexed, self.indexed), (self.worker.failed, self.failed)):
+                               (self.worker.indexed, self.indexed), (self.worker.failed, self.failed),
+                               (self.worker.notice, self.notice)):
             source.connect(target)
         self._thread.start()
 
@@ -154,6 +161,14 @@ class StyleService(QObject):
             except Exception:  # noqa: BLE001 - the queued call below reports any problem
                 pass
         self._pause.emit(paused)
+
+    def memory(self) -> Any:
+        """The StyleMemory the engine retrieves exemplars from (thread-safe), or None if it cannot open."""
+        try:
+            return self.worker._memory()
+        except Exception as exc:  # noqa: BLE001 - no memory, no style; the editor keeps working
+            log.warning("style memory unavailable: %s", exc)
+            return None
 
     def has_consent(self, path: str | Path) -> bool:
         try:
@@ -182,6 +197,10 @@ class StylePanel(QDockWidget):
         self.summary = QLabel("Loading…")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        layout.addWidget(self.notice)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Document", "Paragraphs"])
         self.tree.setRootIsDecorated(False)
@@ -191,6 +210,14 @@ class StylePanel(QDockWidget):
         self.progress.setVisible(False)
         self.progress_label = QLabel("")
         layout.addWidget(self.progress_label)
+        # What conditioned the last suggestion: the exemplar paragraphs and their documents.
+        self.style_label = QLabel("Style: not used yet")
+        self.style_label.setWordWrap(True)
+        self.exemplar_list = QListWidget()
+        self.exemplar_list.setWordWrap(True)
+        self.exemplar_list.setMaximumHeight(160)
+        layout.addWidget(self.style_label)
+        layout.addWidget(self.exemplar_list)
         layout.addWidget(self.progress)
         row = QHBoxLayout()
         self.pause_button = QPushButton("Pause")
@@ -207,6 +234,7 @@ class StylePanel(QDockWidget):
         service.progress.connect(self.show_progress)
         service.indexed.connect(self.on_indexed)
         service.failed.connect(lambda message: self.summary.setText(message))
+        service.notice.connect(self.show_notice)
         service.refresh()
 
     def show_documents(self, documents: list, paused: bool, paragraphs: int) -> None:
@@ -223,6 +251,20 @@ class StylePanel(QDockWidget):
             self.tree.addTopLevelItem(item)
         state = "paused: nothing is indexed and no style is applied" if paused else "active"
         self.summary.setText(f"{len(documents)} documents, {paragraphs} paragraphs ({state}).")
+
+    def show_notice(self, message: str) -> None:
+        self.notice.setText(message)
+        self.notice.setVisible(bool(message))
+
+    def show_style(self, style: Any) -> None:
+        """The exemplars (engine.persona.StyleContext) that conditioned the last request, or why none."""
+        self.style_label.setText(style.describe())
+        self.exemplar_list.clear()
+        for exemplar in style.exemplars:
+            short = exemplar.text if len(exemplar.text) <= 200 else exemplar.text[:200] + "…"
+            item = QListWidgetItem(f"{shown_name(exemplar.source)}: {short}")
+            item.setToolTip(f"{shown_path(exemplar.source)} (similarity {exemplar.score:.2f})\n\n{exemplar.text}")
+            self.exemplar_list.addItem(item)
 
     def show_progress(self, stage: str, fraction: float) -> None:
         self.progress.setVisible(True)
