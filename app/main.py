@@ -15,6 +15,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from app.logs import setup_logging
 from app.main_window import MainWindow
 from app.script_hooks import prompter_from_env, run_test_script
 
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.backend:
         os.environ["KILLAH_BACKEND"] = args.backend  # read by the engine worker thread
-    logging.basicConfig(level=os.environ.get("KILLAH_LOG", "WARNING"))
+    # Frameworks' warnings and C-level prints go to the log file; Killah's own stay on the terminal.
+    setup_logging(os.environ.get("KILLAH_LOG", "WARNING"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network at run time
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Killah")

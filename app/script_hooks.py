@@ -12,19 +12,21 @@ Only read when the variables are set; they never change behaviour otherwise.
     KILLAH_TEST_DUMP=path       after start (and recovery, and typing) write the editor's state
                                 as JSON {"text", "title", "modified"} to ``path``
     KILLAH_TEST_QUIT=1          quit right after the dump (keeps the autosave, like a crash)
+    KILLAH_TEST_QUIT_WHEN_READY=1  quit once the model has loaded (or failed to): a whole start, then exit
+    (messages and KILLAH-TYPED lines go to the terminal, app.logs.terminal(), not to the log file)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
+from app.logs import terminal
 from app.prompter import ScriptedPrompter
 
 
@@ -34,7 +36,7 @@ class _LoggingPrompter(ScriptedPrompter):
 
     def _log(self) -> None:
         kind, title, text = self.messages[-1]
-        print(f"KILLAH-MESSAGE {kind}: {title}: {text}", file=sys.stderr, flush=True)
+        print(f"KILLAH-MESSAGE {kind}: {title}: {text}", file=terminal(), flush=True)
 
     def info(self, title, message):
         super().info(title, message)
@@ -71,6 +73,13 @@ def prompter_from_env() -> ScriptedPrompter | None:
 
 def run_test_script(window) -> None:
     """Type, dump and quit as the environment asks; called once the window is up."""
+    if os.environ.get("KILLAH_TEST_QUIT_WHEN_READY"):
+        def quit_now(*_) -> None:
+            window.shutdown()
+            QApplication.instance().exit(0)
+
+        window.client.modelLoaded.connect(quit_now)
+        window.client.loadFailed.connect(quit_now)
     text = os.environ.get("KILLAH_TEST_TYPE")
     dump = os.environ.get("KILLAH_TEST_DUMP")
     if not text and not dump:
@@ -84,7 +93,7 @@ def run_test_script(window) -> None:
                 type_paced(window, text, cps, os.environ.get("KILLAH_TEST_TYPE_LOG"), then=finish)
                 return
             type_keys(window.editor, text)
-            print(f"KILLAH-TYPED {len(text)}", file=sys.stderr, flush=True)
+            print(f"KILLAH-TYPED {len(text)}", file=terminal(), flush=True)
         finish()
 
     def finish() -> None:
@@ -119,7 +128,7 @@ def type_paced(window, text: str, cps: float, log_path: str | None, then) -> Non
             timer.stop()
             if log is not None:
                 log.close()
-            print(f"KILLAH-TYPED {typed}", file=sys.stderr, flush=True)
+            print(f"KILLAH-TYPED {typed}", file=terminal(), flush=True)
             then()
             return
         type_keys(window.editor, text[typed])
