@@ -235,7 +235,7 @@ def train_head(cfg: WqrmConfig, raw: np.ndarray, emb: np.ndarray, pairs: list[Pa
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), cfg.train.grad_clip)
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if cfg.train.log_every and (step + 1) % (cfg.train.log_every * 20) == 0:
             print(f"  step {step + 1}: loss {np.mean(losses[-50:]):.4f}", flush=True)
     return head.eval(), float(np.mean(losses[-50:]))
