@@ -157,3 +157,22 @@ def test_correct_offers_alternatives_in_a_menu_and_replaces_as_one_undo_step(qtb
     assert editor.toPlainText() == "Elizabeth walked to Pemberley with her sister."
     editor.undo()
     assert editor.toPlainText() == doc
+
+
+def test_default_is_moonshine_when_installed(moonshine):
+    from engine.audio.recognizer import DEFAULT_RECOGNIZER
+
+    assert DEFAULT_RECOGNIZER == "moonshine-base" and load_recognizer("").name == "moonshine-base"
+
+
+def test_moonshine_short_commands_get_whisper_command_pass(moonshine, speech):
+    """Moonshine alone writes espeak's "new line" as "New light." (2026-11-26); tiny.en's pass with the
+    command vocabulary as prompt recovers it."""
+    from engine.audio.commands import match_grammar
+    from engine.audio.listener import is_command
+
+    audio = with_silence(speech("new line", speed=140), 0.2, 0.2)
+    alone = moonshine.transcribe(audio).text
+    t = moonshine.transcribe(audio, is_command=is_command)
+    command = match_grammar(t.text)
+    assert command is not None and command.kind == "new_line", (alone, t.text)
