@@ -108,10 +108,11 @@ def test_a_personal_adapter_trained_on_recorded_choices_raises_the_chosen_side(t
 
 def test_a_personal_adapter_for_another_base_or_stack_is_refused(tiny, tmp_path):
     _record(tmp_path / "prefs.jsonl")
-    personal_dpo.run(_cfg(tiny, tmp_path, "train.max_steps=1"))
+    personal_dpo.run(_cfg(tiny, tmp_path, "train.max_steps=1", "lora.top_layers=1"))  # the last layer only
     folder, shipped = tiny
     user = tmp_path / "user"
     entry = load_manifest(user)[PERSONAL]
+    assert json.loads((entry.folder / "adapter_config.json").read_text())["layers_to_transform"] == [1]
     register_artifact(PERSONAL, "lora_adapter", [entry.folder], "gemma3-270m", "ab" * 32,
                       extra=entry.extra, root=user)
     registry = AdapterRegistry(load_model(folder), root=shipped, user_root=user)
