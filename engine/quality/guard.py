@@ -211,6 +211,7 @@ def number_facts(text: str) -> Counter:
                 facts[low] += 1
             continue
         for part in low.split("-"):
+            part = part[:-1] if part.endswith("s") and part[:-1] in _NUMBER_WORDS else part  # "millions"
             if part in _NUMBER_WORDS:
                 facts[float(_NUMBER_WORDS[part])] += 1
             elif part in _MONTHS and not (part == "may" and w[0].islower()) and not (
