@@ -98,7 +98,7 @@ class WQRM:
     """A loaded reward model; ``score`` is thread-safe and batched."""
 
     def __init__(self, head: WQRMHead, phrase_weights: dict[str, float], meta: dict, encoder=None) -> None:
-        self.head = head.eval()
+        self.head = head.eval().requires_grad_(False)  # inference only: no autograd graph per score
         self.phrase_weights = phrase_weights
         self.meta = meta  # the artifact's metrics and settings, for display
         self._encoder = encoder
