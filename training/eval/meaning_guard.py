@@ -2,6 +2,8 @@
 
     python -m training.eval.meaning_guard generate --limit 70     # takes -> .data/meaning_guard/takes.jsonl
     python -m training.eval.meaning_guard report                  # rates, guard precision/recall
+    python -m training.eval.meaning_guard report --takes training/data/meaning_guard_takes.jsonl  # the 11 units of 2026-11-26
+    python -m training.eval.meaning_guard perturb                 # guard recall on rule-made faults (no LM)
 
 ``generate`` runs the default Rephrase composition (Engine(), eager, adapters on) over the held-out
 set (training/data/meaning_guard_set.jsonl): ``--n`` takes per unit through
