@@ -264,6 +264,9 @@ class AssistController(QObject):
             self.notify("Rephrase", "Select the text to rephrase first.")
             return
         self._selection = (cursor.selectionStart(), cursor.selectionEnd(), text)
+        if self.rephrase_dialog is not None:
+            # Parented to the window, a closed dialog lived on: the soak counted one per Rephrase.
+            self.rephrase_dialog.deleteLater()
         dialog = RephraseDialog(text, self.editor.window())
         dialog.finished.connect(self._on_dialog_closed)
         self.rephrase_dialog = dialog

@@ -110,6 +110,19 @@ def test_rejecting_the_rephrase_preview_keeps_the_text(qtbot, window):
     assert editor.toPlainText() == "She did not answer the letter for a long time."
 
 
+def test_closed_rephrase_dialogs_do_not_pile_up(qtbot, window):
+    from app.assist import RephraseDialog
+
+    editor = window.editor
+    editor.setPlainText("She did not answer the letter for a long time.")
+    for _ in range(3):
+        editor.selectAll()
+        window.rephrase_action.trigger()
+        window.assist.rephrase_dialog.reject_button.click()
+        qtbot.wait(50)  # deleteLater runs in the event loop
+    assert len(window.findChildren(RephraseDialog)) == 1  # the last one, kept for inspection
+
+
 def test_ui_stays_responsive_while_the_engine_generates(qtbot, window, short_continue):
     """The longest event-loop stall while the engine streams a Continue stays under 50 ms."""
     editor = window.editor
