@@ -255,8 +255,8 @@ class DocumentsService(QObject):
     def autosave_now(self, background: bool = False) -> bool:
         """The durable autosave (fsynced): the buffer, if it changed since the last one and is unsaved.
 
-        ``background``: a thread writes it and the UI goes on (the timer's way: an fsync stalled the
-        UI for over 0.5 s here while other processes wrote); a failure is reported at the next one.
+        ``background``: a thread writes it and the UI goes on (the timer's way: a stall probe found the
+        UI thread inside this fsync or rename in stalls of over 0.5 s); a failure is reported at the next one.
         """
         if not self.modified or not self._autosave_on:
             return False
