@@ -322,4 +322,7 @@ def recipe_config_from_argv(
     parser.add_argument("--config", required=default_config is None, default=default_config, help="YAML file")
     parser.add_argument("overrides", nargs="*", help="key.sub=value, value parsed as YAML")
     ns = parser.parse_args(argv)
-    return load_recipe_config(cls, ns.config, ns.overrides)
+    try:
+        return load_recipe_config(cls, ns.config, ns.overrides)
+    except ConfigError as e:  # a typo on the command line: one line and the usage, not a traceback
+        parser.error(str(e))

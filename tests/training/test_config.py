@@ -188,6 +188,9 @@ def test_help_lists_every_key_with_its_help_text(toy_yaml, capsys):
     assert "train.max_steps = 50" in shown and "optimizer steps" in shown and "base = (required)" in shown
     cfg = recipe_config_from_argv(ToyConfig, ["--config", str(toy_yaml), "train.max_steps=7"], "toy recipe")
     assert cfg.train.max_steps == 7
+    with pytest.raises(SystemExit) as exit_:
+        recipe_config_from_argv(ToyConfig, ["--config", str(toy_yaml), "train.steps=7"], "toy recipe")
+    assert exit_.value.code == 2 and "unknown key 'train.steps'" in capsys.readouterr().err
 
 
 def test_every_recipe_has_one_config_class_whose_fields_all_carry_help_text():
@@ -207,7 +210,7 @@ def test_every_shipped_artifact_config_loads_and_names_that_artifact_and_its_fol
         cfg = load_recipe_config(classes[art.recipe], art.config)
         assert cfg.source == art.config
         assert cfg.output.name == art.name and cfg.base == art.base_model, art.name
-        folder = cfg.output.path.relative_to(REPO / "assets").as_posix()
+        folder = repo_path(cfg.output.dir).relative_to(REPO / "assets").as_posix()
         assert all(f.path.startswith(folder + "/") for f in art.files), (art.name, folder)
         if art.kind == "lora_adapter":  # the adapter's recorded shape is the config's
             lora = art.extra["lora"]
