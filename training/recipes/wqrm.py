@@ -363,7 +363,7 @@ def ship(cfg: WqrmConfig, head: WQRMHead, weights: dict[str, float], result: dic
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, out / "wqrm.safetensors")
     alpha = dict(zip(["neural", *FEATURES], head.alpha().tolist(), strict=True))
     config = {"features": list(FEATURES), "hidden": cfg.model.hidden, "encoder": "all-MiniLM-L6-v2",
-              "alpha": {k: round(v, 4) for k, v in alpha.items()}, "beta": round(float(head.log_beta.exp()), 4)}  # fmt: skip
+              "alpha": {k: round(v, 4) for k, v in alpha.items()}, "beta": round(head.log_beta.exp().item(), 4)}  # fmt: skip
     (out / "wqrm.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "phrase_weights.json").write_text(json.dumps(weights, indent=2, sort_keys=True) + "\n")
     if not cfg.output.register:
