@@ -146,11 +146,12 @@ def nll_table(
     nearest_last,
     soft_fn=None,
     conditions=("none", "own", "other"),
+    score: list[str] | None = None,
 ) -> dict:
     count = _counter(loaded.tokenizer)
     names = list(writers)
     rows = {}
-    for name in tqdm(names, desc=f"NLL k={k} budget={budget} {fmt}"):
+    for name in tqdm(score or names, desc=f"NLL k={k} budget={budget} {fmt}"):
         splits = [split_prefix(p) for p in writers[name].heldout[:per_writer]]
         other = other_of(names, name)
         row: dict = {"other_writer": other, "paragraphs": len(splits)}
@@ -179,7 +180,6 @@ def nll_table(
         if soft_fn is not None:
             soft = soft_fn(name, [pre for pre, _ in splits])
             row["own + soft"] = nll(loaded, cond(own_ex), soft)
-            row["soft only"] = nll(loaded, splits, soft)
         rows[name] = row
         print(
             f"{name}: "
@@ -258,12 +258,10 @@ def burrows_delta(references: dict[str, str], tests: dict[str, str]) -> dict[str
         test.add_book(key, "generated", text)
     train.tokenise(tokenise_remove_pronouns_en)
     test.tokenise(tokenise_remove_pronouns_en)
-    frame = calculate_burrows_delta(train, test, vocab_size=50)
-    result: dict[str, dict[str, float]] = {}
-    for index, row in frame.iterrows():
-        key = str(index).split(" - ")[0]
-        result[key] = {str(col): float(row[col]) for col in frame.columns}
-    return result
+    frame = calculate_burrows_delta(train, test, vocab_size=50)  # rows: reference authors, columns: tests
+    return {
+        str(col).split(" - ")[0]: {str(idx): float(frame.loc[idx, col]) for idx in frame.index} for col in frame.columns
+    }
 
 
 FUNCTION_WORDS = (
@@ -329,6 +327,9 @@ def style_table(loaded, writers, memories, n_prompts: int, k: int, budget: int) 
         copied[name] = float(
             np.mean([copied_share(t, e) for t, e in zip(generated[(name, "on")], exs, strict=True)])
         )
+    Path("/tmp/style_retrieval_generated.json").write_text(
+        json.dumps({f"{n}|{c}": v for (n, c), v in generated.items()}, indent=1)
+    )  # kept if the scoring below fails
     references = {n: " ".join(writers[n].heldout[: -n_prompts or None]) for n in names}
     tests = {f"{n}|{c}": " ".join(generated[(n, c)]) for n in names for c in ("off", "on")}
     delta = burrows_delta(references, tests)
@@ -483,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--soft", action="store_true", help="also exemplars + the shipped soft tokens")
     parser.add_argument("--nll-only", action="store_true")
     parser.add_argument("--skip-nll", action="store_true", help="only the generation and keystroke parts")
+    parser.add_argument("--skip-keys", action="store_true", help="no keystroke replay")
+    parser.add_argument("--score", nargs="*", default=None, help="score the NLL of these writers only")
     parser.add_argument("--n-generate", type=int, default=8, help="prompts per writer for Delta/classifier")
     parser.add_argument("--n-sentences", type=int, default=8, help="sentences per writer for keystrokes")
     parser.add_argument("--json", default=None)
@@ -513,6 +516,7 @@ def main(argv: list[str] | None = None) -> None:
                 prompts.EXEMPLAR_FORMAT,
                 prompts.EXEMPLAR_NEAREST_LAST,
                 soft_fn,
+                score=args.score,
             )
             _dump(args.json, result)
             if result["nll"]:
@@ -526,6 +530,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"\nBurrows' Delta / classifier of generated continuations:\n{style_markdown(style['rows'])}"
                 )
+                if args.skip_keys:
+                    return _finish(result, started, args.json)
                 ks = keystroke_table(loaded, writers, memories, args.n_sentences, args.k, args.budget)
                 result["keystrokes"] = ks
                 print(
@@ -535,10 +541,13 @@ def main(argv: list[str] | None = None) -> None:
                 )
         for m in memories.values():
             m.close()
+    _finish(result, started, args.json)
+
+
+def _finish(result: dict, started: float, path: str | None) -> None:
     result["seconds"] = round(time.monotonic() - started, 1)
     print(f"\n{result['seconds']:.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    _dump(path, result)
 
 
 if __name__ == "__main__":
