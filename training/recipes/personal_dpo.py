@@ -224,6 +224,9 @@ class PersonalDpoRecipe:
             max_grad_norm=t.grad_clip, beta=t.beta, logging_steps=1, report_to=[], save_strategy="no",
             use_cpu=True, dataloader_num_workers=0, bf16=False, seed=t.seed,
             max_length=d.prompt_tokens + d.completion_tokens + 8,
+            # TRL turns it on by default: on ~50-token sequences memory is no issue, and recomputing the
+            # forward in the backward (plus input grads through every layer) is pure cost on one core.
+            gradient_checkpointing=False,
         )
         rows = [dict(p, **{WEIGHT: 1.0}) for p in self.pairs]  # plain DPO: every pair counts once
         trainer = StackedDDPOTrainer(
