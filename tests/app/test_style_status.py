@@ -50,9 +50,10 @@ def test_status_bar_and_panel_show_the_exemplars_and_why_style_is_off(qtbot, mak
 
     # Paused: off, with the reason; the document text is as the writer left it.
     memory.pause()
-    window.suggest_now()
+    ask(window, "A note.\nThe heron stood by the pond")  # new text: not served from the suggestion cache
     qtbot.waitUntil(lambda: "paused" in window.persona_label.text(), timeout=GHOST_TIMEOUT_MS)
-    assert window.editor.toPlainText() == "A note.\nIn the garden this morning the roses by the wall"
+    assert window.persona_label.text() == "Style: off (style memory paused)"
+    assert window.editor.toPlainText() == "A note.\nThe heron stood by the pond"
     qtbot.waitUntil(lambda: not window.client.busy, timeout=GHOST_TIMEOUT_MS)
 
     # Style switched off in the menu: no retrieval at all.
