@@ -59,6 +59,9 @@ class Artifact:
     created: str = ""
     extra: dict = field(default_factory=dict)  # kind-specific settings (e.g. a projector's k)
     root: Path = field(default_factory=paths.repo_assets_dir)
+    # The writers it was trained on, one dict each (training.data.corpora.corpus_sources: corpus,
+    # author, kind, language, package with version, licence, held_out).
+    sources: tuple[dict, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -114,6 +117,7 @@ class Artifact:
             "metrics": self.metrics,
             "created": self.created,
             "extra": self.extra,
+            **({"sources": list(self.sources)} if self.sources else {}),
         }
 
 
@@ -159,6 +163,7 @@ def _from_json(name: str, entry: dict, root: Path) -> Artifact:
             created=entry.get("created", ""),
             extra=dict(entry.get("extra", {})),
             root=root,
+            sources=tuple(dict(s) for s in entry.get("sources", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(
@@ -213,6 +218,7 @@ def register_artifact(
     metrics: dict | None = None,
     extra: dict | None = None,
     root: Path | None = None,
+    sources: list[dict] | None = None,
 ) -> Artifact:
     """Add or replace the entry ``name``: hash its files (which must lie under the assets folder) and
     rewrite manifest.json atomically. A folder in ``files`` stands for every file in it."""
@@ -251,6 +257,7 @@ def register_artifact(
         created,
         dict(extra or {}),
         root,
+        tuple(sources or ()),
     )
     with _locked(root):
         raw = _read_raw(root)

@@ -125,3 +125,22 @@ def test_registering_updates_one_entry_and_keeps_the_others(tmp_path):
 
 def test_missing_manifest_means_no_artifacts(tmp_path):
     assert load_manifest(tmp_path) == {}
+
+
+def test_the_writers_an_artifact_trained_on_round_trip(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "w.bin").write_bytes(b"x")
+    sources = [{"corpus": "austen", "author": "Jane Austen", "held_out": False}]
+    register_artifact("a", "other", [tmp_path / "a"], "b", "0" * 64, root=tmp_path, sources=sources)
+    assert artifact("a", tmp_path).sources == tuple(sources)
+    assert json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["a"]["sources"] == sources
+
+
+def test_every_shipped_trained_artifact_names_its_writers_and_none_is_held_out():
+    from training.data.corpora import HELD_OUT
+
+    for name, art in load_manifest().items():
+        if name.startswith("task_") or name in ("persona", "wqrm") or "projector" in name:
+            corpora = {s["corpus"] for s in art.sources}
+            assert corpora, f"{name} records no writers"
+            assert not corpora & set(HELD_OUT), f"{name} trained on a held-out writer"

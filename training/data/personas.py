@@ -36,6 +36,7 @@ SEEN = (
 )
 # Persuasion: an unseen novel of a seen author. Reuters: an author and genre never seen in training.
 UNSEEN = ("Austen: Persuasion", "Reuters: news")
+SEEN_CORPORA = ("austen", "moby_dick")  # the corpora the SEEN personas come from (manifest sources)
 
 
 @dataclass

@@ -98,8 +98,9 @@ class AudioProjectorConfig(RecipeConfig):
 
 def build_items(d: AudioData, seed: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
     """Training and held-out clips to synthesize: sentence or command, voice, speed, noise, pitch."""
-    from training.data.corpora import load_corpus, split
+    from training.data.corpora import assert_trainable, load_corpus, split
 
+    assert_trainable([d.corpus])  # held-out writers are never spoken into the training clips
     paragraphs = [p for ps in load_corpus(d.corpus).values() for p in ps]
     sentences = sentences_for_speech(paragraphs, d.min_words, d.max_words)
     train_s, eval_s = split(sentences, seed=seed, fractions=(0.95, 0.05))
@@ -286,6 +287,7 @@ class AudioProjectorRecipe:
         from safetensors.torch import save_file
 
         from engine.manifest import register_artifact
+        from training.data.corpora import corpus_sources
 
         cfg, out, shape = self.cfg, self.cfg.output, self.cfg.projector
         out.path.mkdir(parents=True, exist_ok=True)
@@ -311,6 +313,7 @@ class AudioProjectorRecipe:
                 "command_accuracy_whisper": metrics["whisper"]["command_accuracy"]},
             extra={"default_decoder": "whisper", "encoder": cfg.whisper},
             root=out.manifest_path,
+            sources=corpus_sources([d.corpus]),
         )
 
 

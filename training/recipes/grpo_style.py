@@ -289,10 +289,11 @@ class GrpoStyleRecipe:
             base_sha256=info.source_sha256,
             recipe=RECIPE,
             config=cfg.source,
-            data=json.dumps({"prompts": len(self.rows), "sources": corpus_sources([*data.inputs, *data.references])}),
+            data=f"{len(self.rows)} prompts: sentences of {data.inputs} rewritten towards {data.references}",
             metrics=metrics,
             extra={"task": "rephrase_style", "warmup": cfg.warmup.adapter, "bitlora": cfg.train.bitlora},
             root=cfg.output.manifest_path,
+            sources=corpus_sources([*data.inputs, *data.references]),
         )
 
 

@@ -313,7 +313,8 @@ class PersonaProjectorRecipe:
 
     def ship(self, step: int, ema: float) -> None:
         from engine.manifest import register_artifact
-        from training.data.personas import SEEN, UNSEEN
+        from training.data.corpora import corpus_sources
+        from training.data.personas import SEEN, SEEN_CORPORA, UNSEEN
 
         out = self.cfg.output
         copy.deepcopy(self.projector).to(getattr(torch, out.dtype)).save(out.path)
@@ -335,6 +336,7 @@ class PersonaProjectorRecipe:
             metrics={"steps": step, "train_loss_ema": round(float(ema), 4)},
             extra=self.projector.config.to_json(),
             root=out.manifest_path,
+            sources=corpus_sources(SEEN_CORPORA),
         )
         print(f"registered {out.name}", flush=True)
 

@@ -396,6 +396,7 @@ class SftLoraRecipe:
     def register(self, folder, metrics: dict, data_desc: str) -> None:
         from engine.export.compose import adapter_sha256
         from engine.manifest import register_artifact
+        from training.data.corpora import corpus_sources
 
         cfg, spec, info = self.cfg, self.cfg.lora, self.loaded.info
         register_artifact(
@@ -422,6 +423,7 @@ class SftLoraRecipe:
                 ),
             },
             root=cfg.output.manifest_path,
+            sources=corpus_sources(cfg.data.corpora),
         )
 
 

@@ -241,11 +241,11 @@ class StyleEncoderRecipe:
             base_sha256="",
             recipe=RECIPE,
             config=cfg.source,
-            data=json.dumps({"sentences_per_writer": cfg.data.sentences_per_writer,
-                             "sources": corpus_sources(cfg.data.writers)}),
+            data=f"{cfg.data.sentences_per_writer} sentences per writer",
             metrics=metrics,
             extra={"role": "style_encoder"},
             root=cfg.output.manifest_path,
+            sources=corpus_sources(cfg.data.writers),
         )
 
 
