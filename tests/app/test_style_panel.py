@@ -69,25 +69,29 @@ def test_opening_a_document_asks_once_per_folder_and_the_panel_manages_the_memor
     assert "0 paragraphs" in panel.summary.text()
 
 
-def test_suggestions_are_conditioned_on_the_style_memory_when_persona_is_on(qtbot, make_window, prompter,
-                                                                           engine1, tmp_path):
+def test_suggestions_are_conditioned_on_the_style_memory_when_style_is_on(qtbot, make_window, prompter,
+                                                                         engine1, tmp_path):
+    """Style is the writer's own indexed paragraphs put before the prompt (retrieval, not soft tokens)."""
     from qt_helpers import type_text, wait_for_ghost
 
     folder = tmp_path / "my-writing"
     folder.mkdir()
     (folder / "chapter.txt").write_text("\n\n".join(PARAGRAPHS))
     window = make_window(engine1, style_memory=True)
-    personas = []
-    provider = window.client.worker.persona_provider
-    window.client.set_persona_provider(lambda text: personas.append(provider(text)) or personas[-1])
+    window.set_persona(True)
+    used = []
+    window.client.styleUsed.connect(lambda _rid, style: used.append(style))
     prompter.answers.append(True)
     window.documents.open(folder / "chapter.txt")
     qtbot.waitUntil(lambda: items(window.style_panel) == {"chapter.txt": "3"}, timeout=INDEX_TIMEOUT_MS)
+    # A new page: the memory's paragraphs are no longer on screen, so they can be exemplars.
+    window.editor.setPlainText("A new page.")
     window.editor.moveCursor(window.editor.textCursor().MoveOperation.End)
-    type_text(qtbot, window.editor, "\n\nThe evening came and")
+    type_text(qtbot, window.editor, "\n\nThe morning was cold, and she walked to the river and")
     wait_for_ghost(qtbot, window.editor)
-    assert personas and personas[-1] is not None, "no persona was built from the indexed documents"
-    assert personas[-1].soft_tokens.shape[-1] == engine1.loaded.model.config.get_text_config().hidden_size
+    qtbot.waitUntil(lambda: bool(used), timeout=10_000)
+    assert used[-1].exemplars, f"no exemplar was retrieved from the indexed document: {used[-1]}"
+    assert "from chapter.txt" in window.persona_label.text()
 
     window.persona_action.setChecked(False)  # Tools -> Write in my style: off
-    assert window.client.worker.persona_provider is None and window.persona_label.text() == "Style: off"
+    assert not window.client.style_on and window.persona_label.text() == "Style: off"
