@@ -163,6 +163,7 @@ class GrpoStyleRecipe:
 
     def reward(self):
         from engine.persona.encoder import default_encoder
+        from training.answer_lines import first_line
         from training.rl.entities import named_entities
         from training.rl.style_reward import StyleReward
 
@@ -174,11 +175,14 @@ class GrpoStyleRecipe:
             entities=named_entities,
             dropout=self.cfg.train.dropout,
             seed=self.cfg.train.seed,
+            answer=first_line,  # the app inserts the first line of a Rephrase answer
         )
 
     def trainer(self):
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
+
+        from training.answer_lines import line_stop_ids
 
         t = self.cfg.train
         args = GRPOConfig(
@@ -203,6 +207,9 @@ class GrpoStyleRecipe:
             report_to=[],
             save_strategy="no",
             disable_dropout=True,
+            # A rollout ends at the end of its line, where the engine's Rephrase stops (a first probe at
+            # 270M without this ran every rollout to max_completion_tokens: clipped_ratio 1.0).
+            generation_kwargs={"eos_token_id": line_stop_ids(self.loaded.tokenizer)},
         )
         self.reward_fn = self.reward()
         return GRPOTrainer(

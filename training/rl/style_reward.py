@@ -176,8 +176,11 @@ class StyleReward:
         dropout: bool = True,
         seed: int = 0,
         weights: RewardWeights = RewardWeights(),
+        answer: Callable[[str], str] = str.strip,
     ) -> None:
+        """``answer``: the part of a completion the user would get (the recipe: its first line)."""
         self.encode, self.split, self.entities, self.weights = encode, split, entities, weights
+        self.answer = answer
         self.rng = np.random.default_rng(seed)
         self.refs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for name, sentences in references.items():
@@ -191,7 +194,7 @@ class StyleReward:
     ) -> list[float]:
         self.last, self.last_texts = [], []
         for output, src, ref in zip(completions, source, reference, strict=True):
-            text = output if isinstance(output, str) else output[-1]["content"]  # plain or chat format
+            text = self.answer(output if isinstance(output, str) else output[-1]["content"])  # plain or chat
             self.last_texts.append(text)
             vecs, probs = self.refs[ref]
             self.last.append(
