@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from engine.preferences import MIN_PAIRS
 from training.config import (
@@ -235,6 +235,9 @@ class PersonalDpoRecipe:
             callbacks=[JsonProgress()],
         )
         trainer.remove_callback(ProgressCallback)
+        # transformers prints Python-dict log lines to stdout instead of a bar when its logger is
+        # quieter than WARNING (engine.models quiets it): stdout is the app's JSON-line protocol.
+        trainer.remove_callback(PrinterCallback)
         trainer.add_callback(QuietProgress())
         return trainer
 
