@@ -36,6 +36,7 @@ from training.config import (
     repo_path,
     section,
 )
+from training.distributed import is_main_process
 
 RECIPE = "training/recipes/ddpo.py"
 
@@ -78,7 +79,7 @@ class DdpoRecipe:
         self.model()
         self.train()
         metrics = self.evaluate()
-        if int(os.environ.get("RANK", "0")) == 0:
+        if is_main_process():  # rank 0 alone saves and registers
             self.ship(metrics)
         return metrics
 

@@ -38,6 +38,7 @@ from training.config import (
     recipe_config_from_argv,
     section,
 )
+from training.distributed import is_main_process
 
 RECIPE = "training/recipes/grpo_style.py"
 
@@ -100,7 +101,7 @@ class GrpoStyleRecipe:
         self.model()
         self.train()
         metrics = self.summary()
-        if int(os.environ.get("RANK", "0")) == 0:
+        if is_main_process():  # rank 0 alone saves and registers
             self.ship(metrics)
         return metrics
 

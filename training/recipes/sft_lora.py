@@ -36,6 +36,7 @@ from training.config import (
     section,
 )
 from training.data import tasks
+from training.distributed import is_main_process, world_size
 from training.loss import CompletionLM, mean_completion_nll, pad_batch, tokenize_example
 
 RECIPE = "training/recipes/sft_lora.py"
@@ -185,14 +186,6 @@ def heldout_fingerprint(rows: list[dict]) -> str:
     for row in rows:
         digest.update(json.dumps([row["input_ids"], row["labels"]]).encode())
     return digest.hexdigest()[:16]
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # ---------------------------------------------------------------- the recipe
