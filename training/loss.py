@@ -37,6 +37,11 @@ class CompletionLM(nn.Module):
         self.body, self.head, self.softcap = causal_lm_parts(peft_model)
 
     def forward(self, input_ids, attention_mask, labels, soft_tokens: torch.Tensor | None = None):
+        hidden, labels = self.hidden_states(input_ids, attention_mask, labels, soft_tokens)
+        return self.completion_loss(hidden, labels)
+
+    def hidden_states(self, input_ids, attention_mask, labels, soft_tokens: torch.Tensor | None = None):
+        """Final hidden states [B, T(+k), H] and the labels aligned with them (soft tokens unlabelled)."""
         if soft_tokens is not None:
             embeds = self.body.get_input_embeddings()(input_ids)
             # [B, 1, H] BOS + [B, k, H] soft + [B, T-1, H] rest
@@ -44,9 +49,10 @@ class CompletionLM(nn.Module):
             k = soft_tokens.shape[1]
             attention_mask = torch.cat([attention_mask[:, :1].expand(-1, k), attention_mask], dim=1)
             labels = torch.cat([torch.full_like(labels[:, :k], -100), labels], dim=1)
-            hidden = self.body(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-        else:
-            hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self.body(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state, labels
+        return self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, labels
+
+    def completion_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         target = labels[:, 1:]
         mask = target != -100
         logits = self.head(hidden[:, :-1][mask])  # [N, vocab] for the N labelled positions only
@@ -70,6 +76,8 @@ def pad_batch(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
     if rows and "soft_tokens" in rows[0]:
         batch["soft_tokens"] = torch.stack([torch.as_tensor(r["soft_tokens"]) for r in rows])
+    if rows and "sfr_target" in rows[0]:  # training.sfr: the completion's sentence embedding [B, 384]
+        batch["sfr_target"] = torch.stack([torch.as_tensor(r["sfr_target"]) for r in rows])
     return batch
 
 

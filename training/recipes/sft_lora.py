@@ -9,7 +9,8 @@
 Stages (SftLoraRecipe): setup (threads, seed, base model from engine.models) -> data (examples from
 training.data.tasks in the engine's prompt format, tokenized, persona soft tokens) -> model (peft LoRA,
 optionally on top of frozen shipped adapters, intruder-dimension monitor) -> train (transformers Trainer
-with the completion-only loss of training.loss) -> evaluate (held-out NLL of base, adapters below and
+with the completion-only loss of training.loss; plus the training-only flow-matching loss of
+training.sfr when sfr.weight > 0) -> evaluate (held-out NLL of base, adapters below and
 the new adapter) -> ship (fp16 peft adapter under assets/ + manifest entry, only if it improves).
 """
 
@@ -91,6 +92,14 @@ class PersonaConditioning:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SfrOptions:
+    weight: float = option(
+        0.0, help="Semantic Flow Regularization (training.sfr): weight of the flow-matching loss; 0 = off"
+    )
+    hidden: int = option(512, help="width of the flow head's MLP (the head is dropped after training)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SftOutput(OutputConfig):
     require_improvement: bool = option(
         True, help="ship only an adapter that beats the base and the adapter already shipped"
@@ -107,6 +116,7 @@ class SftConfig(RecipeConfig):
     train: SftTrain = section(SftTrain, "optimisation (transformers Trainer)")
     monitor: MonitorConfig = section(MonitorConfig, "intruder-dimension monitor (training.lora)")
     persona: PersonaConditioning = section(PersonaConditioning, "persona soft-token conditioning")
+    sfr: SfrOptions = section(SfrOptions, "Semantic Flow Regularization (training-only flow head)")
     output: SftOutput = section(SftOutput, "the adapter's folder and manifest entry")
     eval_base: bool = option(True, help="score the bare base on the held-out set (the shipping bar)")
 
@@ -151,6 +161,21 @@ def attach_persona(cfg: SftConfig, rows: list[dict], examples: list[tasks.Exampl
     for row, s in zip(rows, soft, strict=True):
         row["soft_tokens"] = s
     return note
+
+
+def attach_sfr_targets(cfg: SftConfig, rows: list[dict], tokenizer) -> None:
+    """Add each row's SFR target: the MiniLM embedding of its completion as the loss sees it (cut to
+    data.max_completion_tokens), embedded once and cached on disk (training.data.personas.embed_texts)."""
+    if cfg.sfr.weight <= 0:
+        return
+    from training.data.personas import embed_texts
+
+    completions = [
+        tokenizer.decode([t for t, label in zip(r["input_ids"], r["labels"], strict=True) if label != -100])
+        for r in rows
+    ]
+    for row, vector in zip(rows, torch.from_numpy(embed_texts(completions)), strict=True):
+        row["sfr_target"] = vector
 
 
 def should_ship(cfg: SftConfig, metrics: dict, data_desc: str = "") -> tuple[bool, str]:
@@ -229,6 +254,7 @@ class SftLoraRecipe:
         val_examples, self.val_rows = self._rows("test", data.eval_examples)
         self.conditioning = attach_persona(self.cfg, self.train_rows, train_examples, self.loaded)
         attach_persona(self.cfg, self.val_rows, val_examples, self.loaded)
+        attach_sfr_targets(self.cfg, self.train_rows, self.loaded.tokenizer)  # held-out NLL: CE only
 
     def _rows(self, part: str, n: int) -> tuple[list[tasks.Example], list[dict]]:
         data = self.cfg.data
@@ -267,20 +293,37 @@ class SftLoraRecipe:
         if spec.freeze_a:
             lora.freeze_lora_a(self.peft_model)
         self.trainable = lora.count_trainable(self.peft_model)
-        self.wrapper = CompletionLM(self.peft_model)
+        self.wrapper = self._wrapper()
         mon = self.cfg.monitor
         self.monitor = lora.IntruderMonitor(self.peft_model, mon.modules, mon.top_k, mon.threshold)
+
+    def _wrapper(self) -> CompletionLM:
+        """The loss module: plain completion CE, or CE + SFR with a flow head that is never saved."""
+        sfr = self.cfg.sfr
+        if sfr.weight <= 0:
+            return CompletionLM(self.peft_model)
+        from training.sfr import FlowHead, SfrCompletionLM
+
+        config = self.loaded.model.config
+        hidden = (config.get_text_config() if hasattr(config, "get_text_config") else config).hidden_size
+        head = FlowHead(hidden, width=sfr.hidden)
+        return SfrCompletionLM(self.peft_model, head, sfr.weight, seed=self.cfg.train.seed)
 
     # -- train: transformers Trainer (DDP under torchrun)
 
     def train(self) -> None:
         from transformers import Trainer, TrainerCallback, TrainingArguments
 
+        from training.sfr import SfrCompletionLM
+
         t, every, monitor, log_rows = self.cfg.train, self.cfg.monitor.every, self.monitor, self.log_rows
+        sfr_wrapper = self.wrapper if isinstance(self.wrapper, SfrCompletionLM) else None
 
         class Logger(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):
                 row = {"step": state.global_step, **(logs or {})}
+                if sfr_wrapper is not None and "loss" in row:  # the CE and flow terms apart
+                    row.update(sfr_wrapper.drain_log())
                 if every and state.global_step % every == 0 or state.global_step == state.max_steps:
                     row.update(monitor.measure())
                 log_rows.append(row)
@@ -348,9 +391,20 @@ class SftLoraRecipe:
             "steps": int(self.trainer.state.global_step),
             "trainable_params": self.trainable,
             "final_train_loss": next((r["loss"] for r in reversed(self.log_rows) if "loss" in r), None),
+            **self._sfr_metrics(),
             **{k: round(v, 4) for k, v in self.monitor.measure().items()},
             "train_seconds": round(time.monotonic() - self.started, 1),
             "world_size": world_size(),
+        }
+
+    def _sfr_metrics(self) -> dict:
+        if self.cfg.sfr.weight <= 0:
+            return {}
+        last = next((r for r in reversed(self.log_rows) if "sfr/sfr_loss" in r), {})
+        return {
+            "sfr_weight": self.cfg.sfr.weight,
+            "final_sfr_loss": last.get("sfr/sfr_loss"),
+            "final_ce_loss": last.get("sfr/ce_loss"),
         }
 
     # -- ship: save the adapter (assets/ if it improves, else the run folder) and register it
@@ -382,6 +436,8 @@ class SftLoraRecipe:
             desc += f"; pairs: {data.pairs}"
         if cfg.task == "autocomplete":
             desc += f"; ghost text = rest of the {data.rest}"
+        if cfg.sfr.weight > 0:
+            desc += f"; SFR weight {cfg.sfr.weight} (flow head on the completion's MiniLM embedding, dropped)"
         if self.below:
             desc += "; trained on top of " + " + ".join(f"{a.name} (frozen, active)" for a in self.below)
         return desc
