@@ -221,6 +221,28 @@ class Engine:
         )
         return self._run(Mode.AUTOCOMPLETE, prompt, persona, params, cancel, heal=True)
 
+    def prefill(
+        self,
+        text_before_cursor: str,
+        *,
+        persona: Any = None,
+        style: StyleRequest | None = None,
+        params: GenerationParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> bool:
+        """Incremental prefill while the writer types: cache what ``complete`` with the same
+        arguments would feed, so that when the pause comes only decoding remains.
+
+        Only the text after the cache's common prefix runs (an edit truncates to it first); a cancel
+        stops it before the next chunk of positions, keeping what ran. False when cancelled.
+        """
+        self.check_text(text_before_cursor)
+        prompt = self._styled(
+            Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
+        )
+        params, ids, soft = self._prepare(Mode.AUTOCOMPLETE, prompt, persona, params)
+        return self.generator.prefill(ids, params, prompt_text=prompt, soft=soft, cancel=cancel, heal=True)
+
     def continue_text(
         self,
         text: str,
@@ -463,6 +485,11 @@ class Engine:
         return prompts.with_exemplars(found.texts, prompt)
 
     def _run(self, mode, prompt, persona, params, cancel, heal=False, ids=None) -> Iterator[str]:
+        params, ids, soft = self._prepare(mode, prompt, persona, params, ids)
+        return self.generator.stream(ids, params, prompt_text=prompt, soft=soft, cancel=cancel, heal=heal)
+
+    def _prepare(self, mode, prompt, persona, params, ids=None) -> tuple[GenerationParams, list[int], Any]:
+        """The mode's params, adapters and backend, the prompt's token ids and the persona's soft prefix."""
         params = params or self.mode_params[mode]
         self._activate(mode)
         if ids is None:
@@ -470,7 +497,7 @@ class Engine:
         soft = None
         if persona is not None and getattr(persona, "soft_tokens", None) is not None:
             soft = SoftPrefix.of(persona.soft_tokens)
-        return self.generator.stream(ids, params, prompt_text=prompt, soft=soft, cancel=cancel, heal=heal)
+        return params, ids, soft
 
     @staticmethod
     def _strip_leading(stream: Iterator[str]) -> Iterator[str]:

@@ -39,6 +39,13 @@ class GenerationStats:
     cancelled: bool = False
     stop_reason: str = ""
     tokens: list[int] = field(default_factory=list)
+    # Mean log-probability per new token under the model's own distribution (before sampling
+    # controls), updated as tokens arrive: the length-normalized confidence the ghost-text gate reads.
+    logprob_sum: float = 0.0
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob_sum / self.new_tokens if self.new_tokens else 0.0
 
     @property
     def decode_tokens_per_second(self) -> float:
@@ -90,6 +97,24 @@ class VocabIndex:
         return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a request feeds: the prompt items, the healed piece, and the speculative healing token."""
+
+    items: list
+    healed: str
+    allowed: list[int] | None
+    speculative: int | None
+
+    @property
+    def fed(self) -> list:
+        return self.items + [self.speculative] if self.speculative is not None else self.items
+
+    @property
+    def rows(self) -> int:
+        return 2 if self.speculative is not None else 1
+
+
 class Generator:
     """Runs one request at a time on a backend; remembers what its cache holds."""
 
@@ -101,11 +126,21 @@ class Generator:
         self._lock = threading.Lock()
         self._vocab: VocabIndex | None = None
         self.last_stats = GenerationStats()
+        self.last_prefill_stats = GenerationStats()
+        # The logits of the last fed prompt's last rows, kept while the cache still holds that prompt:
+        # after an incremental prefill (``prefill``), the request for the same text runs no forward
+        # call before its first sampled token. (cached length, logits [vocab] or [rows, vocab], rows)
+        self._tail: tuple[int, torch.Tensor, int] | None = None
 
     def invalidate(self) -> None:
         """Drop the cache: the weights changed (another adapter set)."""
         self.backend.reset()
         self._cached_keys = []
+        self._tail = None
+
+    @property
+    def cached_positions(self) -> int:
+        return len(self._cached_keys)
 
     # -- prompt feeding ---------------------------------------------------------
 
@@ -121,15 +156,22 @@ class Generator:
     def _feed(
         self, items: list, soft: SoftPrefix | None, cancel: CancelToken | None, stats: GenerationStats, rows: int = 1
     ):
-        """Run the uncached suffix of ``items``; return the logits of the last ``rows`` positions."""
+        """Run the uncached suffix of ``items``; return the logits of the last ``rows`` positions.
+
+        Stops before the next chunk once ``cancel`` is set (returns None); what ran stays cached.
+        """
         common = 0
         for a, b in zip(self._cached_keys, items, strict=False):
             if a != b:
                 break
             common += 1
+        kept = self._tail_logits(common, len(items), rows)
+        if kept is not None:
+            self._truncate_cache(common)  # drop the last request's decoded tokens; the prompt stays
+            stats.prompt_positions, stats.reused_positions = len(items), len(items)
+            return kept
         common = min(common, len(items) - rows)  # the last positions must run to give their logits
-        self.backend.truncate(common)
-        self._cached_keys = self._cached_keys[:common]
+        self._truncate_cache(common)
         stats.prompt_positions, stats.reused_positions = len(items), common
         logits = None
         pos = common
@@ -153,7 +195,27 @@ class Generator:
                     logits = self.backend.forward_tokens(ids, pos)
             self._cached_keys.extend(items[pos:end])
             pos = end
+        if logits is not None:
+            # A copy: a runtime may reuse its output buffer on the next call.
+            self._tail = (len(items), logits.clone(), rows)
         return logits
+
+    def _truncate_cache(self, length: int) -> None:
+        self.backend.truncate(length)
+        self._cached_keys = self._cached_keys[:length]
+        if self._tail is not None and length < self._tail[0]:
+            self._tail = None  # positions it was computed from will be overwritten
+
+    def _tail_logits(self, common: int, n_items: int, rows: int) -> torch.Tensor | None:
+        """The kept logits when the cache already holds exactly these ``n_items`` prompt positions."""
+        if self._tail is None or common != n_items:
+            return None
+        length, logits, kept_rows = self._tail
+        if length != n_items or kept_rows < rows:
+            return None
+        if rows == 1:
+            return logits if kept_rows == 1 else logits[-1]
+        return logits[-rows:]
 
     def _vocab_index(self) -> VocabIndex:
         if self._vocab is None:
@@ -190,13 +252,36 @@ class Generator:
         with self._lock:
             yield from self._stream_locked(prompt_ids, params, prompt_text, soft, cancel, heal)
 
-    def _stream_locked(self, prompt_ids, params, prompt_text, soft, cancel, heal) -> Iterator[str]:
-        stats = GenerationStats()
-        self.last_stats = stats
-        started = time.perf_counter()
-        healed = ""
-        allowed = None
-        removed_token = None
+    def prefill(
+        self,
+        prompt_ids: list[int],
+        params: GenerationParams,
+        *,
+        prompt_text: str = "",
+        soft: SoftPrefix | None = None,
+        cancel: CancelToken | None = None,
+        heal: bool = False,
+    ) -> bool:
+        """Bring the cache up to the prompt a ``stream`` with these arguments would feed; no decoding.
+
+        Called while the writer types (incremental prefill): only the positions after the common
+        prefix with the cache run, in chunks of PREFILL_CHUNK, and a cancel stops it before the next
+        chunk with every position that ran kept. The later ``stream`` then starts decoding at once.
+        Returns False when cancelled.
+        """
+        with self._lock:
+            stats = GenerationStats()
+            started = time.perf_counter()
+            plan = self._plan(prompt_ids, params, prompt_text, soft, heal)
+            done = self._feed(plan.fed, soft, cancel, stats, rows=plan.rows) is not None
+            stats.prefill_seconds = time.perf_counter() - started
+            stats.cancelled = not done
+            stats.stop_reason = "prefilled" if done else "cancelled"
+            self.last_prefill_stats = stats
+            return done
+
+    def _plan(self, prompt_ids, params, prompt_text, soft, heal) -> _Plan:
+        healed, allowed, removed_token = "", None, None
         if heal:
             original = prompt_ids
             prompt_ids, healed, allowed = self._heal(prompt_ids, prompt_text)
@@ -205,9 +290,6 @@ class Generator:
         if len(items) > self.backend.max_positions - params.max_new_tokens:
             keep = self.backend.max_positions - params.max_new_tokens
             items = items[-keep:]
-        generator = torch.Generator()
-        generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
-
         # Healing without its usual cost: run the dropped token too and keep the logits of the
         # last two positions. When the model picks that same token first (mostly: the word was
         # complete), its next logits are already there and no decode step is spent re-creating it.
@@ -219,10 +301,21 @@ class Generator:
             and not isinstance(items[-1], tuple)
         ):
             speculative = removed_token
+        return _Plan(items, healed, allowed, speculative)
+
+    def _stream_locked(self, prompt_ids, params, prompt_text, soft, cancel, heal) -> Iterator[str]:
+        stats = GenerationStats()
+        self.last_stats = stats
+        started = time.perf_counter()
+        plan = self._plan(prompt_ids, params, prompt_text, soft, heal)
+        items, healed, allowed, speculative = plan.items, plan.healed, plan.allowed, plan.speculative
+        generator = torch.Generator()
+        generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
         if speculative is not None:
             both = self._feed(items + [speculative], soft, cancel, stats, rows=2)
             logits, after_speculative = (None, None) if both is None else (both[0], both[1])
             stats.prompt_positions -= 1
+            stats.reused_positions = min(stats.reused_positions, stats.prompt_positions)
         else:
             logits = self._feed(items, soft, cancel, stats)
         stats.prefill_seconds = time.perf_counter() - started
@@ -261,6 +354,7 @@ class Generator:
             if token in self.eos_ids:
                 stop = "eos"
                 break
+            stats.logprob_sum += float(torch.log_softmax(logits.float(), dim=-1)[token])
             generated.append(token)
             history.append(token)
             stats.tokens = generated
@@ -293,8 +387,7 @@ class Generator:
                     logits, speculative = after_speculative, None
                     pos += 1
                     continue
-                self.backend.truncate(pos)  # the guess was wrong: forget its position
-                self._cached_keys = self._cached_keys[:pos]
+                self._truncate_cache(pos)  # the guess was wrong: forget its position
                 speculative = None
             logits = self.backend.forward_tokens([token], pos)
             self._cached_keys.append(token)
