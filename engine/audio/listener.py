@@ -5,6 +5,11 @@ Qt-free; the app's DictationController and the benchmark both drive it. Events g
 
 Modes: "toggle" listens continuously; "push_to_talk" only feeds audio while the
 gate is open (``set_gate(True)``), and closing the gate ends the utterance at once.
+
+Streaming (the default, ``streaming=StreamingConfig()``; engine/audio/streaming.py): partials come from
+LocalAgreement-2 over re-decodes of the utterance, and the final text is the last hypothesis when it
+already covered the end of speech. ``streaming=None`` is the batch path: the whole utterance is decoded
+when it ends, with a preview of the last 8 s every ``partial_interval``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import numpy as np
 from engine.audio import SAMPLE_RATE
 from engine.audio.capture import AudioCapture
 from engine.audio.commands import match_grammar
-from engine.audio.recognizer import SpeechRecognizer, Transcript, load_recognizer
+from engine.audio.recognizer import COMMAND_PASS_MAX_SECONDS, SpeechRecognizer, Transcript, load_recognizer
+from engine.audio.streaming import Partial, StreamingConfig, StreamingTranscriber
 from engine.audio.vad import CombinedVad, SegmenterConfig, Utterance, UtteranceSegmenter
 from engine.errors import AudioError, KillahError
 
@@ -33,6 +39,8 @@ class VoiceEvent:
     utterance: Utterance | None = None
     latency: float = 0.0  # seconds from the end of speech to the final text (includes the silence wait)
     decode_seconds: float = 0.0
+    committed: str = ""  # "partial" with streaming: the stable start of ``text`` (LocalAgreement-2)
+    speech_end_time: float = 0.0  # "final"/"rejected": time.monotonic() when the speech ended
 
 
 class VoiceListener:
@@ -44,6 +52,7 @@ class VoiceListener:
         segmenter_config: SegmenterConfig | None = None,
         partial_interval: float = 1.0,
         partials: bool = True,
+        streaming: StreamingConfig | None = StreamingConfig(),  # noqa: B008 - frozen
     ) -> None:
         self.on_event = on_event
         self._recognizer_spec = recognizer if isinstance(recognizer, str) or recognizer is None else None
@@ -52,6 +61,8 @@ class VoiceListener:
         self.segmenter_config = segmenter_config or SegmenterConfig()
         self.partial_interval = partial_interval
         self.partials = partials
+        self.streaming = streaming if partials else None
+        self._flow: UtteranceFlow | None = None
         self.mode = "toggle"
         self._gate = threading.Event()
         self._gate_closed_flush = threading.Event()
@@ -126,6 +137,7 @@ class VoiceListener:
                 self.recognizer.vocabulary = self.vocabulary_source()
             capture.wait_first_block()
             segmenter = UtteranceSegmenter(CombinedVad(), self.segmenter_config)
+            self._flow = UtteranceFlow(self.recognizer, segmenter, self.streaming)
             # From the stream's start: words said while Whisper was loading are kept (push-to-talk
             # users speak as soon as they press the key).
             position = 0
@@ -158,7 +170,11 @@ class VoiceListener:
                     self._finish(utt, anchor_k, anchor_t)
                 if segmenter.in_speech and not was_speaking:
                     self._emit(VoiceEvent("speech_start"))
-                if self.partials and segmenter.in_speech and now - last_partial > self.partial_interval:
+                if self.streaming is not None:
+                    partial = self._flow.partial()
+                    if partial is not None and partial.text:
+                        self._emit(VoiceEvent("partial", text=partial.text, committed=partial.committed))
+                elif self.partials and segmenter.in_speech and now - last_partial > self.partial_interval:
                     text = self.recognizer.partial(segmenter.active_audio())
                     last_partial = time.monotonic()
                     if text:
@@ -175,13 +191,56 @@ class VoiceListener:
     def _finish(self, utt: Utterance, anchor_k: int, anchor_t: float) -> None:
         assert self.recognizer is not None
         speech_end_time = anchor_t - (anchor_k - utt.end_sample) / SAMPLE_RATE
-        transcript = self.recognizer.transcribe(utt.audio, is_command=is_command)
+        transcript = self._flow.final(utt)
         latency = time.monotonic() - speech_end_time
         kind = "final" if transcript.text else "rejected"
         self._emit(
-            VoiceEvent(kind, text=transcript.text, transcript=transcript, utterance=utt, latency=latency,
-                       decode_seconds=transcript.seconds)
+            VoiceEvent(
+                kind,
+                text=transcript.text,
+                transcript=transcript,
+                utterance=utt,
+                latency=latency,
+                decode_seconds=transcript.seconds,
+                speech_end_time=speech_end_time,
+            )
         )
+
+
+class UtteranceFlow:
+    """The recognizer's side of the voice loop, for the live listener and for recordings alike:
+    partial text of the utterance in progress, and the final text of one that ended."""
+
+    def __init__(
+        self, recognizer: SpeechRecognizer, segmenter: UtteranceSegmenter, streaming: StreamingConfig | None
+    ) -> None:
+        self.recognizer = recognizer
+        self.segmenter = segmenter
+        self.stream = StreamingTranscriber(recognizer.transcribe, streaming) if streaming else None
+        self._following: int | None = None  # start sample of the utterance the stream follows
+
+    def partial(self) -> Partial | None:
+        """Re-decode the utterance in progress if it is time (streaming only)."""
+        seg = self.segmenter
+        if self.stream is None or not seg.in_speech:
+            return None
+        if seg.active_start != self._following:  # a new utterance (the last may have been dropped)
+            self._following = seg.active_start
+            self.stream.start()
+        return self.stream.update(seg.active_audio(), seg.active_speech_end)
+
+    def final(self, utt: Utterance) -> Transcript:
+        if self.stream is None:
+            return self.recognizer.transcribe(utt.audio, is_command=is_command)
+        self._following = None
+        transcript = self.stream.finish(utt.audio, utt.end_sample - utt.start_sample)
+        if transcript.audio_seconds > COMMAND_PASS_MAX_SECONDS or (
+            transcript.text and is_command(transcript.text)
+        ):
+            return transcript
+        # A short utterance not heard as a command may be a misheard one: the recognizer's command
+        # pass (a prompted second decode) needs the whole clip, so it is decoded as in the batch path.
+        return self.recognizer.transcribe(utt.audio, is_command=is_command)
 
 
 def is_command(text: str) -> bool:
@@ -192,7 +251,38 @@ def is_command(text: str) -> bool:
     return cmd is not None and cmd.kind not in ("select", "correct", "insert_after")
 
 
-def transcribe_stream(samples: np.ndarray, recognizer: SpeechRecognizer, config: SegmenterConfig | None = None):
+def stream_recording(
+    samples: np.ndarray,
+    recognizer: SpeechRecognizer,
+    config: SegmenterConfig | None = None,
+    streaming: StreamingConfig | None = StreamingConfig(),  # noqa: B008 - frozen
+    block_s: float = 0.1,
+) -> list[VoiceEvent]:
+    """A recording through the live loop's pieces, ``block_s`` at a time as the microphone would give it
+    (tests, benchmarks): the "partial", "final" and "rejected" events in order."""
+    segmenter = UtteranceSegmenter(CombinedVad(), config)
+    flow = UtteranceFlow(recognizer, segmenter, streaming)
+    events: list[VoiceEvent] = []
+    step = int(block_s * SAMPLE_RATE)
+    for i in range(0, len(samples), step):
+        ended = segmenter.feed(samples[i : i + step])
+        events += [_final_event(u, flow.final(u)) for u in ended]
+        partial = flow.partial()
+        if partial is not None and partial.text:
+            events.append(VoiceEvent("partial", text=partial.text, committed=partial.committed))
+    return events + [_final_event(u, flow.final(u)) for u in segmenter.flush()]
+
+
+def _final_event(utt: Utterance, transcript: Transcript) -> VoiceEvent:
+    kind = "final" if transcript.text else "rejected"
+    return VoiceEvent(
+        kind, text=transcript.text, transcript=transcript, utterance=utt, decode_seconds=transcript.seconds
+    )
+
+
+def transcribe_stream(
+    samples: np.ndarray, recognizer: SpeechRecognizer, config: SegmenterConfig | None = None
+):
     """Offline helper (benchmarks, tests): segment a whole recording and transcribe each utterance."""
     segmenter = UtteranceSegmenter(CombinedVad(), config)
     utts = segmenter.feed(samples) + segmenter.flush()

@@ -25,6 +25,9 @@ from engine.audio import SAMPLE_RATE
 
 WINDOW = 512  # samples per decision (32 ms at 16 kHz), Silero's window
 _CONTEXT = 64  # Silero v6 looks at the previous 64 samples too
+# Silero's probability falls from ~0.8 to < 0.15 over about 3 windows after the last sound (measured on
+# espeak-ng speech): those windows do not count against a sure end of utterance.
+SURE_SILENCE_GRACE_WINDOWS = 3
 
 
 def rms(block: np.ndarray) -> float:
@@ -46,10 +49,12 @@ class EnergyVad:
         self.floor_ratio = floor_ratio
         self.max_flatness = max_flatness
         self.noise_floor = min_rms / floor_ratio
+        self.last_loud = False  # the last block was above the floor (speech, noise or music)
 
     def is_speech(self, block: np.ndarray) -> bool:
         level = rms(block)
         loud = level >= max(self.min_rms, self.noise_floor * self.floor_ratio)
+        self.last_loud = loud
         if not loud:
             # Track the floor slowly on quiet blocks only, so speech does not raise it.
             self.noise_floor = 0.95 * self.noise_floor + 0.05 * max(level, 1e-5)
@@ -83,7 +88,9 @@ class SileroVad:
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
+        self.session = onnxruntime.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"], sess_options=opts
+        )
         self.threshold = threshold
         self.reset()
 
@@ -106,8 +113,12 @@ class SileroVad:
 class CombinedVad:
     """Speech only when the energy gate and Silero (if available) agree."""
 
-    def __init__(self, use_silero: bool = True, silero_threshold: float = 0.5) -> None:
+    def __init__(
+        self, use_silero: bool = True, silero_threshold: float = 0.5, sure_silence_probability: float = 0.15
+    ) -> None:
         self.energy = EnergyVad()
+        self.sure_silence_probability = sure_silence_probability
+        self.last_probability = 1.0  # Silero's, for the last window
         self.silero: SileroVad | None = None
         if use_silero:
             try:
@@ -124,10 +135,21 @@ class CombinedVad:
         if self.silero is None:
             return energetic
         # Run Silero on every window so its recurrent state follows the audio.
-        return self.silero.is_speech(window) and energetic
+        self.last_probability = self.silero.probability(window)
+        return self.last_probability >= self.silero.threshold and energetic
+
+    def sure_silence(self) -> bool:
+        """Was the last window surely not speech? Both detectors must say so clearly: quiet for the
+        energy gate and Silero far below its threshold. A soft consonant, a breath or noise is not sure."""
+        return (
+            self.silero is not None
+            and not self.energy.last_loud
+            and self.last_probability < self.sure_silence_probability
+        )
 
     def reset(self) -> None:
         self.energy.reset()
+        self.last_probability = 1.0
         if self.silero:
             self.silero.reset()
 
@@ -148,6 +170,10 @@ class Utterance:
 class SegmenterConfig:
     start_blocks: int = 3  # consecutive speech windows to open an utterance (~96 ms)
     end_silence_ms: int = 700  # trailing silence that closes it
+    # ...or this much when every window from ~100 ms after the last speech on was sure silence
+    # (CombinedVad.sure_silence: quiet and Silero p < 0.15); 0 turns the short wait off.
+    # See docs/voice.md, "Streaming".
+    sure_end_silence_ms: int = 300
     min_speech_ms: int = 250  # less speech than this is a click or a cough: dropped
     pre_roll_ms: int = 300
     max_utterance_s: float = 25.0  # Whisper sees 30 s at most
@@ -160,6 +186,7 @@ class _Active:
     speech_windows: int = 0
     silent_run: int = 0
     last_speech_sample: int = 0
+    unsure_silence: bool = False  # a window since the last speech was silence the VAD was not sure of
 
 
 class UtteranceSegmenter:
@@ -180,6 +207,16 @@ class UtteranceSegmenter:
     @property
     def in_speech(self) -> bool:
         return self._active is not None
+
+    @property
+    def active_start(self) -> int | None:
+        """Stream sample where the utterance in progress started (None when idle)."""
+        return None if self._active is None else self._active.start_sample
+
+    @property
+    def active_speech_end(self) -> int:
+        """Samples from the start of the utterance in progress to its last speech window (0 if none)."""
+        return 0 if self._active is None else self._active.last_speech_sample - self._active.start_sample
 
     def active_audio(self) -> np.ndarray:
         if self._active is None:
@@ -233,14 +270,22 @@ class UtteranceSegmenter:
         if speech:
             act.speech_windows += 1
             act.silent_run = 0
+            act.unsure_silence = False
             act.last_speech_sample = pos + WINDOW
         else:
             act.silent_run += 1
+            # Silero's probability takes ~3 windows to decay after speech: judge the windows after that.
+            if act.silent_run > SURE_SILENCE_GRACE_WINDOWS:
+                act.unsure_silence = act.unsure_silence or not self.vad.sure_silence()
         silence_ms = act.silent_run * WINDOW * 1000 // SAMPLE_RATE
         too_long = len(act.chunks) * WINDOW >= cfg.max_utterance_s * SAMPLE_RATE
-        if silence_ms >= cfg.end_silence_ms or too_long:
+        if silence_ms >= self._end_wait_ms(act) or too_long:
             return self._close()
         return None
+
+    def _end_wait_ms(self, act: _Active) -> int:
+        short = self.cfg.sure_end_silence_ms
+        return short if short and not act.unsure_silence else self.cfg.end_silence_ms
 
     def _close(self) -> Utterance | None:
         act, self._active = self._active, None

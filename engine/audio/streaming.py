@@ -1,0 +1,222 @@
+"""Streaming dictation: partial text while the writer speaks, and a final text that is mostly ready
+when the utterance ends.
+
+The design is whisper_streaming's (Macháček et al., 2023), adapted to a recognizer without word
+timestamps (Moonshine has none):
+
+* ``LocalAgreement`` (n=2): the audio of the utterance so far is decoded again every
+  ``interval_s`` of new audio; a word is *committed* once the last two hypotheses agree on it and on
+  every word before it. Committed words are shown as stable; the rest is tentative.
+* Buffer trimming at segment boundaries: when speech pauses, the buffer is decoded at once and that
+  hypothesis is remembered with the pause's position. Once all of its words are committed (a later,
+  longer hypothesis starts with them), the words belong to the audio before the pause, so the buffer
+  is cut there: later decodes, and the one at the end, see only the audio after it. A buffer longer
+  than ``max_buffer_s`` is cut even so (at the latest pause, else at its quietest 32 ms), so a long
+  monologue keeps the decoded audio bounded.
+* The end of the utterance: the pause decode also covers the end of speech. If no speech came after
+  it, its hypothesis *is* the final text and nothing is decoded when the end is decided; otherwise
+  only the buffer since the last cut (the uncommitted stretch) is decoded.
+
+Qt-free; ``engine/audio/listener.py`` drives it on the voice thread, the tests feed it speech files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.audio import SAMPLE_RATE
+from engine.audio.recognizer import Transcript
+from engine.audio.vad import WINDOW, rms
+
+
+def _norm(word: str) -> str:
+    """Words agree whatever their case and punctuation ("man," then "man")."""
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if _norm(x) != _norm(y):
+            break
+        n += 1
+    return n
+
+
+class LocalAgreement:
+    """LocalAgreement-n over successive hypotheses (word lists) of one growing audio buffer."""
+
+    def __init__(self, n: int = 2) -> None:
+        self.n = n
+        self.committed: list[str] = []  # words of the buffer the last n hypotheses agreed on
+        self._recent: deque[list[str]] = deque(maxlen=n)
+
+    def insert(self, hypothesis: list[str]) -> list[str]:
+        """Add the newest hypothesis of the whole buffer; return the words it newly commits."""
+        self._recent.append(list(hypothesis))
+        if len(self._recent) < self.n:
+            return []
+        agreed = min(common_prefix(self._recent[0], h) for h in self._recent)
+        new = self._recent[-1][len(self.committed) : agreed]
+        self.committed.extend(new)
+        return new
+
+    @property
+    def last(self) -> list[str]:
+        return list(self._recent[-1]) if self._recent else []
+
+    @property
+    def tentative(self) -> list[str]:
+        """Words of the newest hypothesis after the committed ones."""
+        return self.last[len(self.committed) :]
+
+    def drop_prefix(self, k: int) -> None:
+        """The buffer was cut after its first ``k`` words: forget them."""
+        self.committed = self.committed[k:]
+        self._recent = deque((h[k:] for h in self._recent), maxlen=self.n)
+
+    def reset(self) -> None:
+        self.committed = []
+        self._recent.clear()
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    interval_s: float = 1.0  # decode again after this much new audio (docs/voice.md, "Streaming")
+    pause_ms: int = 64  # speech paused this long: decode now (this hypothesis may be the final text)
+    max_buffer_s: float = 12.0  # cut the buffer when it grows past this (a monologue without pauses)
+    min_audio_s: float = 0.5  # nothing to decode before this much audio
+
+
+@dataclass
+class Partial:
+    committed: str  # stable: the last two hypotheses agree on it
+    tentative: str  # may still change
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for t in (self.committed, self.tentative) if t)
+
+
+@dataclass
+class _PauseCut:
+    sample: int  # where to cut the buffer (utterance samples; inside the pause)
+    words: list[str]  # the buffer's hypothesis decoded at that pause
+
+
+@dataclass
+class _Decoded:
+    end: int  # utterance samples the hypothesis covered
+    offset: int  # where the buffer started then
+    transcript: Transcript
+
+
+@dataclass
+class StreamingTranscriber:
+    """One utterance at a time: ``update`` while it grows, ``finish`` when it ends, then ``start`` again.
+
+    ``decode`` turns audio into a guarded Transcript (a recognizer's ``transcribe``); ``audio``
+    arguments are the utterance from its first sample, ``speech_end`` the samples up to its last speech.
+    """
+
+    decode: Callable[[np.ndarray], Transcript]
+    config: StreamingConfig = field(default_factory=StreamingConfig)
+
+    def __post_init__(self) -> None:
+        self.decodes = 0  # decoder calls, for the benchmark
+        self.start()
+
+    def start(self) -> None:
+        self.agreement = LocalAgreement(2)
+        self.final_words: list[str] = []  # committed words of audio already cut from the buffer
+        self.offset = 0  # utterance sample where the buffer starts
+        self._pauses: list[_PauseCut] = []
+        self._last: _Decoded | None = None
+
+    # ------------------------------------------------------------ while speaking
+
+    def update(self, audio: np.ndarray, speech_end: int) -> Partial | None:
+        """Decode if it is time; returns the new partial text, or None if nothing was decoded."""
+        cfg = self.config
+        if len(audio) - self.offset < cfg.min_audio_s * SAMPLE_RATE:
+            return None
+        decoded_end = self._last.end if self._last else 0
+        paused = len(audio) - speech_end >= cfg.pause_ms * SAMPLE_RATE // 1000
+        due = len(audio) - decoded_end >= cfg.interval_s * SAMPLE_RATE
+        if not due and not (paused and decoded_end < speech_end):
+            return None
+        if len(audio) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:
+            self._force_cut(audio)
+        words = self._decode_buffer(audio)
+        self.agreement.insert(words)
+        if paused and words:
+            self._pauses.append(_PauseCut((speech_end + len(audio)) // 2, words))
+        self._cut_at_committed_pause()
+        return self.partial()
+
+    def partial(self) -> Partial:
+        return Partial(
+            " ".join(self.final_words + self.agreement.committed), " ".join(self.agreement.tentative)
+        )
+
+    def _decode_buffer(self, audio: np.ndarray, end: int | None = None) -> list[str]:
+        end = len(audio) if end is None else end
+        transcript = self.decode(audio[self.offset : end])
+        self.decodes += 1
+        self._last = _Decoded(end, self.offset, transcript)
+        return transcript.text.split()
+
+    def _cut_at_committed_pause(self) -> None:
+        """Cut at the latest pause whose words are all committed (they are the audio before it)."""
+        for pause in reversed(self._pauses):
+            k = len(pause.words)
+            if common_prefix(self.agreement.committed, pause.words) == k:
+                self._cut(pause.sample, self.agreement.committed[:k])
+                return
+
+    def _cut(self, sample: int, words: list[str]) -> None:
+        self.final_words.extend(words)
+        self.agreement.drop_prefix(len(words))
+        self.offset = sample
+        # Later pauses were decoded from the same buffer: their first words are the ones just cut.
+        self._pauses = [_PauseCut(p.sample, p.words[len(words) :]) for p in self._pauses if p.sample > sample]
+
+    def _force_cut(self, audio: np.ndarray) -> None:
+        """The buffer is too long: commit the latest pause's words, else decode up to the quietest
+        window of the cap's second half and commit that (no decode is ever longer than the cap)."""
+        if self._pauses:
+            pause = self._pauses[-1]
+            self._cut(pause.sample, pause.words)
+        else:
+            cap = int(self.config.max_buffer_s * SAMPLE_RATE)
+            starts = range(self.offset + cap // 2, self.offset + cap - WINDOW, WINDOW)
+            cut = min(starts, key=lambda s: rms(audio[s : s + WINDOW]))
+            self._cut(cut, self._decode_buffer(audio, cut))
+        # The hypotheses so far covered audio on both sides of the cut: start agreeing afresh.
+        self.agreement.reset()
+        self._pauses = []
+        self._last = None
+
+    # ------------------------------------------------------------ at the end
+
+    def finish(self, audio: np.ndarray, speech_end: int) -> Transcript:
+        """Final text of the utterance: the last hypothesis if it already covered the end of speech
+        (no decoding), else a decode of the buffer since the last cut only."""
+        last = self._last
+        if last is not None and last.end >= speech_end:
+            # No speech after the last decode: its words (less any cut since, see drop_prefix) are final.
+            tail, t, seconds = self.agreement.last, last.transcript, 0.0
+        else:
+            tail = self._decode_buffer(audio)
+            t = self._last.transcript
+            seconds = t.seconds
+        text = " ".join(self.final_words + tail)
+        dropped = "" if text else (t.dropped or "empty")
+        result = Transcript(text, t.no_speech_prob, t.avg_logprob, len(audio) / SAMPLE_RATE, seconds, dropped)
+        self.start()
+        return result

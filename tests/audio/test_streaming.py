@@ -1,0 +1,169 @@
+"""Streaming dictation: the LocalAgreement-2 policy on hand-made hypotheses, buffer cuts, the final
+text without a decode, and real speech (files through the live loop's pieces, and the virtual mic)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from engine.audio import SAMPLE_RATE
+from engine.audio.listener import VoiceListener, stream_recording
+from engine.audio.recognizer import Transcript
+from engine.audio.streaming import LocalAgreement, StreamingConfig, StreamingTranscriber
+from engine.audio.synth import with_silence
+from training.eval.speech import wer
+
+SECOND = SAMPLE_RATE
+
+
+def test_a_word_is_committed_once_two_hypotheses_agree_on_it_and_all_before_it():
+    policy = LocalAgreement(2)
+    assert policy.insert("the cat".split()) == []  # one hypothesis commits nothing
+    assert policy.insert("the cat sat".split()) == ["the", "cat"]
+    assert policy.tentative == ["sat"]
+    assert policy.insert("the cap sat on".split()) == []  # "cat" stays committed; "cap" disagrees
+    assert policy.committed == ["the", "cat"]
+    assert policy.insert("the cap sat on the mat".split()) == ["sat", "on"]
+    assert policy.committed == ["the", "cat", "sat", "on"]
+    assert policy.tentative == ["the", "mat"]
+
+
+def test_case_and_punctuation_do_not_break_agreement():
+    policy = LocalAgreement(2)
+    policy.insert("Well I said".split())
+    assert policy.insert("well, I said, go".split()) == ["well,", "I", "said,"]
+
+
+def test_dropping_a_cut_prefix_keeps_agreeing_on_the_rest():
+    policy = LocalAgreement(2)
+    policy.insert("one two three".split())
+    policy.insert("one two three four".split())
+    policy.drop_prefix(2)
+    assert policy.committed == ["three"]
+    assert policy.insert("three four five".split()) == ["four"]
+
+
+class Scripted:
+    """Hand-made hypotheses: the words heard in the first ``n`` seconds of the buffer."""
+
+    def __init__(self, script: list[tuple[float, str]]) -> None:
+        self.script = script
+        self.calls: list[int] = []  # buffer lengths decoded
+
+    def __call__(self, audio: np.ndarray) -> Transcript:
+        self.calls.append(len(audio))
+        text = ""
+        for seconds, words in self.script:
+            if len(audio) >= seconds * SECOND:
+                text = words
+        return Transcript(text, 0.0, -0.2, len(audio) / SECOND, 0.01)
+
+
+def grow(stream: StreamingTranscriber, total_s: float, speech_end_s: float, step_s: float = 0.1):
+    audio = np.zeros(int(total_s * SECOND), np.float32)
+    partials = []
+    for end in np.arange(step_s, total_s + 1e-9, step_s):
+        n = int(round(end * SECOND))
+        partial = stream.update(audio[:n], min(n, int(speech_end_s * SECOND)))
+        if partial is not None:
+            partials.append(partial)
+    return audio, partials
+
+
+def test_the_decode_at_the_pause_is_the_final_text_and_nothing_is_decoded_at_the_end():
+    decode = Scripted([(0.9, "it is"), (1.9, "it is a truth"), (2.6, "it is a truth universally")])
+    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, pause_ms=64))
+    audio, partials = grow(stream, 2.8, speech_end_s=2.5)
+    assert [p.committed for p in partials][:2] == ["", "it is"]
+    calls = len(decode.calls)
+    final = stream.finish(audio[: int(2.7 * SECOND)], int(2.5 * SECOND))
+    assert final.text == "it is a truth universally"
+    assert len(decode.calls) == calls  # the pause decode covered the end of speech
+    assert final.seconds == 0.0
+
+
+def test_at_a_pause_whose_words_are_committed_the_buffer_is_cut_and_the_end_decodes_only_the_tail():
+    # 0-2 s: "first part"; pause at 2.0-2.3 s; then "second bit" until 3.5 s.
+    decode = Scripted([(1.0, "first"), (2.1, "first part")])
+    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, pause_ms=64))
+    audio = np.zeros(int(4 * SECOND), np.float32)
+    for end_s, speech_end_s in [(1.0, 1.0), (2.1, 2.0), (2.3, 2.0)]:
+        stream.update(audio[: int(end_s * SECOND)], int(speech_end_s * SECOND))
+    assert stream.offset == 0  # the pause hypothesis is not committed yet
+    stream.update(audio[: int(3.3 * SECOND)], int(3.3 * SECOND))  # agrees with "first part": cut
+    assert stream.offset > 2 * SECOND and stream.final_words == ["first", "part"]
+    cut = stream.offset
+    decode.script = [(0.5, "second bit")]  # the tail buffer alone
+    final = stream.finish(audio[: int(3.7 * SECOND)], int(3.5 * SECOND))
+    assert final.text == "first part second bit"
+    assert decode.calls[-1] == int(3.7 * SECOND) - cut  # only the audio after the cut was decoded
+
+
+def test_a_monologue_without_pauses_keeps_the_decoded_buffer_bounded():
+    words = " ".join(f"w{i}" for i in range(400))
+    # One word per 0.25 s of buffer, whatever the buffer: a recognizer that always hears speech.
+    decode = Scripted([(k * 0.25, " ".join(words.split()[:k])) for k in range(1, 400)])
+    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, max_buffer_s=6.0))
+    grow(stream, 30.0, speech_end_s=30.0, step_s=0.5)
+    assert max(decode.calls) <= 6 * SECOND
+    assert stream.final_words  # text was committed along the way
+
+
+@pytest.fixture(scope="module")
+def moonshine():
+    from engine.audio.recognizer import load_recognizer
+
+    try:
+        return load_recognizer("moonshine-base")
+    except Exception as exc:  # noqa: BLE001 - the optional extra may be missing
+        pytest.skip(f"Moonshine base not available: {exc}")
+
+
+SENTENCES = [
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune "
+    "must be in want of a wife.",
+    "The village lay quiet under the snow, and nobody walked along the road to the mill that evening.",
+]
+
+
+@pytest.mark.parametrize("sentence", SENTENCES)
+def test_real_speech_streams_partials_before_the_end_and_the_final_matches_the_batch_transcript(
+    speech, moonshine, sentence
+):
+    audio = with_silence(speech(sentence, voice="en-us", speed=150), 0.3, 1.0)
+    events = stream_recording(audio, moonshine)
+    kinds = [e.kind for e in events]
+    assert "final" in kinds and kinds.index("partial") < kinds.index("final")
+    assert sum(k == "partial" for k in kinds) >= 2  # text streams in while speaking
+    finals = [e for e in events if e.kind == "final"]
+    streamed = " ".join(e.text for e in finals)
+    batch = " ".join(e.text for e in stream_recording(audio, moonshine, streaming=None) if e.kind == "final")
+    assert wer([batch], [streamed]) <= 0.15
+    assert wer([sentence], [streamed]) <= 0.35
+
+
+def test_live_through_the_virtual_mic_partials_arrive_before_the_final_text(virtual_mic, speech, recognizer):
+    sentence = "The carriage stopped at the gate and the old man climbed down slowly."
+    events, done = [], threading.Event()
+
+    def on_event(event):
+        if event.kind in ("partial", "final", "rejected"):
+            events.append(event)
+        if event.kind in ("final", "rejected"):
+            done.set()
+
+    listener = VoiceListener(on_event, recognizer=recognizer)
+    listener.start()
+    try:
+        assert listener.ready.wait(60)
+        virtual_mic.play(with_silence(speech(sentence), 0.2, 1.0))
+        assert done.wait(60)
+    finally:
+        listener.stop()
+    kinds = [e.kind for e in events]
+    assert "partial" in kinds and kinds.index("partial") < kinds.index("final")
+    final = next(e for e in events if e.kind == "final")
+    assert wer([sentence], [final.text]) <= 0.35
+    assert final.speech_end_time > 0 and final.latency > 0
