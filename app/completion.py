@@ -9,6 +9,11 @@ It drives two collaborators given to it:
 
 and reports the ghost text to show through ``on_ghost(text)``.
 
+While the writer types, each edit that waits for the pause also asks the source to
+``warm`` the engine with the new text (incremental prefill), so that when the pause
+comes only decoding remains. A suggestion whose length-normalized log-probability
+(``on_confidence``) is below ``min_logprob`` is kept but not shown (Smart Compose's gate).
+
 The suggestion is kept as (``base``, ``suggestion``): the text before the cursor
 when it was requested, and what the engine proposed after it. The ghost shown
 is whatever part of ``base + suggestion`` lies beyond the current text before
@@ -46,6 +51,8 @@ class Debouncer(Protocol):
 class CompletionSource(Protocol):
     def request_completion(self, request_id: int, prefix: str) -> None: ...
     def cancel(self, request_id: int) -> None: ...
+    def warm(self, prefix: str) -> None:
+        """Bring the engine's cache up to ``prefix`` (superseding the last warm-up); nothing comes back."""
 
 
 class State(StrEnum):
@@ -65,6 +72,8 @@ class CompletionController:
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
         allow_mid_line: bool = False,
         enabled: bool = True,
+        prefill_while_typing: bool = True,
+        min_logprob: float | None = None,
     ) -> None:
         self.source = source
         self.debouncer = debouncer
@@ -72,6 +81,9 @@ class CompletionController:
         self.debounce_ms = debounce_ms
         self.allow_mid_line = allow_mid_line
         self._enabled = enabled
+        self.prefill_while_typing = prefill_while_typing
+        self.min_logprob = min_logprob  # None: every suggestion is shown
+        self._confidence: float | None = None  # the active suggestion's mean log-prob so far
         self.state = State.IDLE
         self._context = CursorContext("")
         self._next_id = 0
@@ -82,6 +94,8 @@ class CompletionController:
         self._ghost = ""
         self.requests_started = 0  # for tests and the benchmark
         self.cache_hits = 0
+        self.warms_sent = 0
+        self.gated = 0  # finished suggestions held back by the confidence gate
         self._cache: OrderedDict[str, str] = OrderedDict()  # base -> full suggestion
         self.last_error = ""
 
@@ -156,10 +170,21 @@ class CompletionController:
         if not self._refresh_ghost():
             self._drop()
 
+    def on_confidence(self, request_id: int, mean_logprob: float) -> None:
+        """The active suggestion's mean log-probability per token so far (sent before each piece)."""
+        if request_id == self._active_id:
+            self._confidence = mean_logprob
+
+    @property
+    def confidence(self) -> float | None:
+        return self._confidence
+
     def on_finished(self, request_id: int) -> None:
         if request_id != self._active_id:
             return
-        if self._suggestion.strip():
+        if self._held_back():
+            self.gated += 1
+        elif self._suggestion.strip():
             self._cache[self._base] = self._suggestion
             self._cache.move_to_end(self._base)
             while len(self._cache) > CACHE_SIZE:
@@ -197,7 +222,7 @@ class CompletionController:
             return False
         if not self._eligible(self._context):
             return False
-        ghost = full[len(prefix) :]
+        ghost = "" if self._held_back() else full[len(prefix) :]
         if not ghost and not self._streaming:
             self._set_ghost("")
             self.state = State.IDLE
@@ -205,6 +230,10 @@ class CompletionController:
         self.state = State.SHOWING if ghost else State.REQUESTING
         self._set_ghost(ghost)
         return True
+
+    def _held_back(self) -> bool:
+        """The confidence gate: a suggestion the model is unsure of is not shown."""
+        return self.min_logprob is not None and self._confidence is not None and self._confidence < self.min_logprob
 
     def _set_ghost(self, text: str) -> None:
         if text != self._ghost:
@@ -218,6 +247,7 @@ class CompletionController:
         self._active_id = None
         self._streaming = False
         self._base = self._suggestion = ""
+        self._confidence = None
         self._set_ghost("")
         self.state = State.IDLE
 
@@ -225,6 +255,9 @@ class CompletionController:
         if self._eligible(self._context):
             self.state = State.WAITING
             self.debouncer.start(self.debounce_ms, self._fire)
+            if self.prefill_while_typing:
+                self.warms_sent += 1
+                self.source.warm(self._context.prefix)
 
     def _from_cache(self, prefix: str) -> bool:
         """Show a finished suggestion the current text still fits (e.g. after a deleted and retyped word)."""
@@ -233,6 +266,7 @@ class CompletionController:
             full = base + suggestion
             if len(base) <= len(prefix) < len(full) and full.startswith(prefix) and prefix.startswith(base):
                 self._base, self._suggestion, self._streaming = base, suggestion, False
+                self._confidence = None  # only suggestions that passed the gate are cached
                 self._cache.move_to_end(base)
                 self.cache_hits += 1
                 return self._refresh_ghost()
@@ -248,6 +282,7 @@ class CompletionController:
         self._streaming = True
         self._base = self._context.prefix
         self._suggestion = ""
+        self._confidence = None
         self.state = State.REQUESTING
         self.requests_started += 1
         self.source.request_completion(self._active_id, self._base)

@@ -6,6 +6,7 @@
     client.piece.connect(lambda rid, text: ...)
     client.cancel(rid)                   # takes effect within one token
     rid = client.request_tidy(transcript, text_before)   # dictation clean-up: one piece, then finished
+    client.warm(text_before_cursor)      # incremental prefill while typing: supersedes the last warm-up
 
 The engine serializes requests itself; the worker runs them one at a time in
 arrival order and skips any that were cancelled while waiting, so a burst of
@@ -47,6 +48,8 @@ class EngineWorker(QObject):
     loaded = Signal(str)  # a one-line description of the model
     loadFailed = Signal(str)
     piece = Signal(int, str)
+    # Autocomplete only, sent before each piece: the suggestion's mean log-prob per token so far.
+    scored = Signal(int, float)
     finished = Signal(int, object)  # request id, GenerationStats (None if skipped)
     failed = Signal(int, str)
     candidates = Signal(int, object)  # request id, engine.quality.best_of_n.CandidateSet (best first)
@@ -85,22 +88,42 @@ class EngineWorker(QObject):
         def start() -> Iterator[str]:
             method = {"autocomplete": self.engine.complete, "continue": self.engine.continue_text,
                       "rephrase": self.engine.rephrase}[mode]
-            kwargs: dict[str, Any] = {"cancel": token}
-            params = self._params(mode)
-            if params is not None:
-                kwargs["params"] = params
-            persona = self._persona(text) if mode != "rephrase" else None
-            if persona is not None:
-                kwargs["persona"] = persona
-            style = self._style_request()
-            if style is not None:
-                kwargs["style"] = style
+            kwargs = self._request_kwargs(mode, text, token)
             stream = method(text, **kwargs)
-            if style is not None:  # the prompt is built: the engine says what conditioned it
+            if "style" in kwargs:  # the prompt is built: the engine says what conditioned it
                 self.styled.emit(request_id, getattr(self.engine, "last_style", None))
             return stream
 
         self._serve(request_id, token, mode, "Generation", start)
+
+    @Slot(int, str, object)
+    def warm(self, request_id: int, text: str, token: Any) -> None:
+        """Incremental prefill (Engine.prefill) for the autocomplete the pause will ask for.
+
+        The same prompt as that request (persona, style), so its positions are the ones reused.
+        Nothing comes back but ``finished``; a failure is only logged (the request will say it).
+        """
+        if not token.cancelled and self.engine is not None:
+            try:
+                self.engine.prefill(text, **self._request_kwargs("autocomplete", text, token))
+            except KillahError:
+                pass  # e.g. blank text: the request for it is refused with the message
+            except Exception:  # noqa: BLE001 - a failed warm-up must not kill the thread
+                log.exception("warm-up %s failed", request_id)
+        self.finished.emit(request_id, None)
+
+    def _request_kwargs(self, mode: str, text: str, token: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"cancel": token}
+        params = self._params(mode)
+        if params is not None:
+            kwargs["params"] = params
+        persona = self._persona(text) if mode != "rephrase" else None
+        if persona is not None:
+            kwargs["persona"] = persona
+        style = self._style_request()
+        if style is not None:
+            kwargs["style"] = style
+        return kwargs
 
     @Slot(int, str, int, object)
     def rephrase_takes(self, request_id: int, text: str, n: int, token: Any) -> None:
@@ -146,6 +169,9 @@ class EngineWorker(QObject):
             # No cancel check here: the engine stops within one token, and the UI drops
             # pieces of cancelled requests itself (signals already queued arrive anyway).
             for piece in start():
+                if what == "autocomplete":
+                    stats = getattr(self.engine, "last_stats", None)
+                    self.scored.emit(request_id, float(getattr(stats, "mean_logprob", 0.0)))
                 self.piece.emit(request_id, piece)
         except KillahError as exc:
             self.failed.emit(request_id, str(exc))
@@ -207,12 +233,14 @@ class EngineClient(QObject):
     modelLoaded = Signal(str)
     loadFailed = Signal(str)
     piece = Signal(int, str)
+    scored = Signal(int, float)  # request id, mean log-prob per token so far (autocomplete, before each piece)
     finished = Signal(int, object)
     failed = Signal(int, str)
     candidatesReady = Signal(int, object)  # request id, CandidateSet: the ranked takes of a Rephrase
     styleUsed = Signal(int, object)  # request id, StyleContext (exemplars and their documents, or why none)
     _runRequested = Signal(int, str, str, object)
     _tidyRequested = Signal(int, str, str, object)
+    _warmRequested = Signal(int, str, object)
     _takesRequested = Signal(int, str, int, object)
     _takeRequested = Signal(int, str, int, object)
     _loadRequested = Signal(str, str)
@@ -229,6 +257,7 @@ class EngineClient(QObject):
         self.worker.moveToThread(self._thread)
         self._runRequested.connect(self.worker.run)
         self._tidyRequested.connect(self.worker.tidy)
+        self._warmRequested.connect(self.worker.warm)
         self._takesRequested.connect(self.worker.rephrase_takes)
         self._takeRequested.connect(self.worker.continue_take)
         self.worker.candidates.connect(self.candidatesReady)
@@ -237,12 +266,14 @@ class EngineClient(QObject):
         self.worker.loaded.connect(self._on_loaded)
         self.worker.loadFailed.connect(self._on_load_failed)
         self.worker.piece.connect(self.piece)
+        self.worker.scored.connect(self.scored)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.styled.connect(self.styleUsed)
         self._tokens: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._next_id = 0
+        self._warm_id: int | None = None  # the warm-up a newer one (or a request) supersedes
         self.model_name = describe(engine) if engine is not None else ""
         self.load_error = ""
         self._thread.start()
@@ -289,12 +320,29 @@ class EngineClient(QObject):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         request_id = request_id if request_id is not None else self.new_request_id()
+        self._cancel_warm()  # the request feeds the same text itself, from wherever the warm-up got
         if mode != "rephrase":
             text = text[-CONTEXT_TAIL_CHARS:]
         token = self._token_type()
         self._tokens[request_id] = token
         self._runRequested.emit(request_id, mode, text, token)
         return request_id
+
+    def warm(self, text_before_cursor: str) -> int:
+        """Incremental prefill while typing; supersedes the previous warm-up (cancelled, or skipped if
+        it has not started), so a burst of keystrokes queues at most one prefill step of stale work."""
+        self._cancel_warm()
+        request_id = self.new_request_id()
+        token = self._token_type()
+        self._tokens[request_id] = token
+        self._warm_id = request_id
+        self._warmRequested.emit(request_id, text_before_cursor[-CONTEXT_TAIL_CHARS:], token)
+        return request_id
+
+    def _cancel_warm(self) -> None:
+        if self._warm_id is not None:
+            self.cancel(self._warm_id)
+            self._warm_id = None
 
     def request_rephrase_takes(self, text: str, n: int = 3) -> int:
         """Best-of-n Rephrase: pieces of the first take, then candidatesReady, then finished."""
@@ -372,6 +420,10 @@ class CompletionSourceAdapter:
         client_id = self._ids.pop(request_id, None)
         if client_id is not None:
             self.client.cancel(client_id)
+
+    def warm(self, prefix: str) -> None:
+        if self.client.ready:
+            self.client.warm(prefix)
 
     def controller_id(self, client_id: int) -> int | None:
         return self._back.get(client_id)

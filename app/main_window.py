@@ -77,10 +77,13 @@ class MainWindow(QMainWindow):
             debounce_ms=self.settings.debounce_ms,
             allow_mid_line=self.settings.ghost_mid_line,
             enabled=enabled and self.client.ready,
+            prefill_while_typing=self.settings.prefill_while_typing,
+            min_logprob=self.settings.min_logprob if self.settings.confidence_gate else None,
         )
         self._autocomplete_wanted = enabled
         self.editor.set_controller(self.completion)
         self.client.piece.connect(self._on_engine_piece)
+        self.client.scored.connect(self._on_engine_scored)
         self.client.finished.connect(self._on_engine_finished)
         self.client.failed.connect(self._on_engine_failed)
 
@@ -307,6 +310,11 @@ class MainWindow(QMainWindow):
         if request_id is not None:
             self.completion.on_piece(request_id, piece)
 
+    def _on_engine_scored(self, client_id: int, mean_logprob: float) -> None:
+        request_id = self.completion_source.controller_id(client_id)
+        if request_id is not None:
+            self.completion.on_confidence(request_id, mean_logprob)
+
     def _on_engine_finished(self, client_id: int, stats: object) -> None:
         request_id = self.completion_source.controller_id(client_id)
         if request_id is not None:
@@ -406,6 +414,8 @@ class MainWindow(QMainWindow):
         self.documents.settings = new
         self.completion.debounce_ms = new.debounce_ms
         self.completion.allow_mid_line = new.ghost_mid_line
+        self.completion.prefill_while_typing = new.prefill_while_typing
+        self.completion.min_logprob = new.min_logprob if new.confidence_gate else None
         self.autocomplete_action.setChecked(new.autocomplete)
         self.set_autocomplete(new.autocomplete)
         self.persona_action.setChecked(new.persona)

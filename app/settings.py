@@ -35,6 +35,13 @@ class Settings:
     autocomplete: bool = True
     debounce_ms: int = 150
     ghost_mid_line: bool = False  # also suggest with text to the right of the cursor
+    # Keep the engine's cache current with the text while typing (incremental prefill), so that when
+    # the pause comes only decoding remains (docs/benchmarks.md, "Real-typing replay").
+    prefill_while_typing: bool = True
+    # Show a suggestion only when its mean log-prob per token reaches min_logprob (chosen on the
+    # replay bench for a target precision: docs/benchmarks.md, "Confidence gate").
+    confidence_gate: bool = False
+    min_logprob: float = -1.5
     min_p: dict[str, float] = field(default_factory=_default_min_p)
     persona: bool = True
     # The writer's choices (suggestions taken or replaced, Rephrase picks) are recorded for "Learn from

@@ -30,12 +30,16 @@ class FakeEngine:
     def __init__(self) -> None:
         self.requests: list[tuple[int, str]] = []
         self.cancelled: list[int] = []
+        self.warmed: list[str] = []
 
     def request_completion(self, request_id, prefix) -> None:
         self.requests.append((request_id, prefix))
 
     def cancel(self, request_id) -> None:
         self.cancelled.append(request_id)
+
+    def warm(self, prefix) -> None:
+        self.warmed.append(prefix)
 
 
 def make(**kwargs):
@@ -196,3 +200,80 @@ def test_a_deleted_and_retyped_word_shows_the_cached_suggestion_without_a_reques
     typed(controller, "The quick bra")  # not in the cache: a real request
     clock.advance(150)
     assert len(engine.requests) == 2
+
+
+def test_each_edit_during_the_pause_warms_the_engine_with_the_text_so_far():
+    controller, clock, engine, _ = make(debounce_ms=150)
+    for text in ("The q", "The qu", "The qui"):
+        typed(controller, text)
+        clock.advance(100)
+    assert engine.warmed == ["The q", "The qu", "The qui"]
+    clock.advance(50)
+    assert engine.requests == [(1, "The qui")]
+
+
+def test_typing_through_a_shown_suggestion_warms_nothing_and_asks_nothing():
+    controller, clock, engine, shown = make()
+    typed(controller, "The quick")
+    clock.advance(150)
+    answer(controller, engine, " brown fox")
+    typed(controller, "The quick b")
+    typed(controller, "The quick br")
+    assert shown[-1] == "own fox"
+    assert engine.warmed == ["The quick"] and len(engine.requests) == 1
+
+
+def test_no_warm_up_when_prefill_while_typing_is_off_or_the_place_is_not_eligible():
+    controller, clock, engine, _ = make(prefill_while_typing=False)
+    typed(controller, "The quick")
+    assert engine.warmed == []
+    controller, clock, engine, _ = make()
+    typed(controller, "The quick", right="brown")  # inside a line: no suggestion, so no warm-up
+    typed(controller, "   ")
+    assert engine.warmed == []
+
+
+def test_the_confidence_gate_hides_an_unsure_suggestion_and_does_not_cache_it():
+    controller, clock, engine, shown = make(min_logprob=-1.0)
+    typed(controller, "The quick")
+    clock.advance(150)
+    request_id = engine.requests[-1][0]
+    controller.on_confidence(request_id, -2.5)
+    controller.on_piece(request_id, " brown fox")
+    assert controller.ghost == ""
+    controller.on_finished(request_id)
+    assert controller.ghost == "" and controller.state == State.IDLE and controller.gated == 1
+    typed(controller, "The quick ")  # matches the hidden suggestion: still not shown, a new request goes out
+    clock.advance(150)
+    assert controller.ghost == "" and len(engine.requests) == 2
+    typed(controller, "The quick")
+    clock.advance(150)
+    assert controller.cache_hits == 0  # the unsure suggestion was never cached
+
+
+def test_the_confidence_gate_shows_a_sure_suggestion_and_off_shows_all():
+    controller, clock, engine, shown = make(min_logprob=-1.0)
+    typed(controller, "The quick")
+    clock.advance(150)
+    request_id = engine.requests[-1][0]
+    controller.on_confidence(request_id, -0.4)
+    controller.on_piece(request_id, " brown fox")
+    assert controller.ghost == " brown fox"
+    controller, clock, engine, shown = make()
+    typed(controller, "The quick")
+    clock.advance(150)
+    controller.on_confidence(engine.requests[-1][0], -9.0)
+    answer(controller, engine, " brown fox")
+    assert controller.ghost == " brown fox"
+
+
+def test_confidence_of_an_old_request_is_ignored():
+    controller, clock, engine, _ = make(min_logprob=-1.0)
+    typed(controller, "The quick")
+    clock.advance(150)
+    old = engine.requests[-1][0]
+    typed(controller, "The quick b")
+    clock.advance(150)
+    controller.on_confidence(old, -9.0)
+    controller.on_piece(engine.requests[-1][0], "rown fox")
+    assert controller.ghost == "rown fox"

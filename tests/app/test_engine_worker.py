@@ -17,6 +17,7 @@ class RecordingEngine:
         self.seen: list[tuple[str, str]] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.entered: list[str] = []
 
     def complete(self, text, cancel=None, **kwargs):
         self.gate.wait(30)
@@ -29,6 +30,12 @@ class RecordingEngine:
 
     def rephrase(self, text, cancel=None, **kwargs):
         raise PromptError("The input is empty: write something first.")
+
+    def prefill(self, text, cancel=None, **kwargs):
+        self.entered.append(text)
+        self.gate.wait(30)
+        self.seen.append(("prefill", text))
+        return True
 
 
 def test_long_documents_send_only_their_tail_and_rephrase_errors_come_back_as_messages(qtbot):
@@ -58,5 +65,25 @@ def test_requests_cancelled_while_waiting_are_skipped(qtbot):
     engine.gate.set()
     qtbot.waitUntil(lambda: len(done) == 5, timeout=10_000)
     assert [text for _, text in engine.seen] == ["text 0", "text 4"]
+    assert not client.busy
+    client.shutdown()
+
+
+def test_a_warm_up_supersedes_the_last_and_a_request_cancels_the_pending_one(qtbot):
+    engine = RecordingEngine()
+    engine.gate.clear()  # the first warm-up blocks the thread while the writer keeps typing
+    client = EngineClient(engine)
+    done = []
+    client.finished.connect(lambda rid, stats: done.append(rid))
+    ids = [client.warm("The qu")]
+    qtbot.waitUntil(lambda: engine.entered == ["The qu"], timeout=10_000)
+    ids += [client.warm(f"The qu{'i' * n}") for n in range(1, 4)]
+    ids.append(client.warm("The quick"))
+    ids.append(client.request("autocomplete", "The quick"))
+    engine.gate.set()
+    qtbot.waitUntil(lambda: len(done) == len(ids), timeout=10_000)
+    # The first was already running; the superseded ones and the last warm-up (the request feeds the
+    # same text itself) were skipped.
+    assert engine.seen == [("prefill", "The qu"), ("autocomplete", "The quick")]
     assert not client.busy
     client.shutdown()
