@@ -23,11 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from engine import prompts
+from engine.quality.metrics_text import split_sentences
 from training.data.corpora import SOURCES, assert_trainable, load_corpus, split_by_title
 
 # Sentence ends: . ! ? followed by optional closing quotes, then space or end.
-_SENTENCE = re.compile(r".+?(?:[.!?]+[\"'”’)]*(?=\s|$)|$)", re.DOTALL)
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:Mr|Mrs|Ms|Dr|St|Col|Capt|Gen|Sir|Messrs|Co|Corp|Inc|Ltd|No|U\.S)\.$")
 SPLIT_FRACTIONS = (0.9, 0.05, 0.05)
 PART_INDEX = {"train": 0, "val": 1, "test": 2}
 
@@ -44,16 +43,11 @@ class Example:
 
 
 def sentences(paragraph: str) -> list[str]:
-    """Split a paragraph into sentences (keeping their final punctuation)."""
-    out: list[str] = []
-    for piece in (s.strip() for s in _SENTENCE.findall(paragraph)):
-        if not piece:
-            continue
-        if out and _ABBREVIATION.search(out[-1]):  # "Mr." does not end a sentence: glue the next piece on
-            out[-1] = f"{out[-1]} {piece}"
-        else:
-            out.append(piece)
-    return out
+    """Split a paragraph into sentences (keeping their final punctuation).
+
+    The one splitter is the metric suite's, so training data and metrics agree on what a sentence is.
+    """
+    return split_sentences(paragraph)
 
 
 def corpus_part(names: Iterable[str], part: str) -> dict[str, dict[str, list[str]]]:
@@ -133,7 +127,9 @@ def autocomplete_examples(
             # ~1,500 characters is more than any token budget used here; the recipe truncates.
             following = paras[i + 1 : i + 8]
             completion = "\n\n".join([completion, *following])[:1500]
-        out.append(Example(prompts.autocomplete_prompt(text), completion, f"{corpus}/{title}", AUTHORS[corpus]))
+        out.append(
+            Example(prompts.autocomplete_prompt(text), completion, f"{corpus}/{title}", AUTHORS[corpus])
+        )
     return out
 
 
@@ -251,7 +247,11 @@ def dictation_examples(
         context = before if rng.random() < context_share else ""
         transcript = spoken_form(sentence, rng)
         out.append(
-            Example(prompts.dictation_prompt(transcript, context), " " + sentence + "\n", source,
-                    AUTHORS[source.split("/")[0]])
+            Example(
+                prompts.dictation_prompt(transcript, context),
+                " " + sentence + "\n",
+                source,
+                AUTHORS[source.split("/")[0]],
+            )
         )
     return out
