@@ -77,6 +77,16 @@ class SettingsDialog(QDialog):
         self.debounce.setSuffix(" ms")
         self.debounce.setValue(settings.debounce_ms)
         form.addRow("Pause before a suggestion:", self.debounce)
+        self.prefill = QCheckBox("Read the text while I type, so suggestions come sooner")
+        self.prefill.setChecked(settings.prefill_while_typing)
+        form.addRow(self.prefill)
+        self.confidence_gate = QCheckBox("Show only suggestions the model is confident about")
+        self.confidence_gate.setToolTip(
+            f"Hides a suggestion whose mean log-probability per token is below {settings.min_logprob:g}: "
+            "fewer suggestions, more of them right."
+        )
+        self.confidence_gate.setChecked(settings.confidence_gate)
+        form.addRow(self.confidence_gate)
 
         self.min_p: dict[str, QDoubleSpinBox] = {}
         for mode in ("autocomplete", "continue", "rephrase"):
@@ -151,6 +161,8 @@ class SettingsDialog(QDialog):
         s.autocomplete = self.autocomplete.isChecked()
         s.ghost_mid_line = self.mid_line.isChecked()
         s.debounce_ms = self.debounce.value()
+        s.prefill_while_typing = self.prefill.isChecked()
+        s.confidence_gate = self.confidence_gate.isChecked()
         s.min_p = {mode: round(spin.value(), 3) for mode, spin in self.min_p.items()}
         s.persona = self.persona.isChecked()
         s.microphone = self.microphone.currentData() or ""

@@ -47,10 +47,16 @@ def test_the_dialog_edits_and_the_window_applies_and_persists(qtbot, make_window
     dialog.font_size.setValue(15)
     assert dialog.fast_programs.isChecked()  # ExecuTorch programs by default
     dialog.fast_programs.setChecked(False)
+    assert dialog.prefill.isChecked()  # incremental prefill by default
+    dialog.prefill.setChecked(False)
+    dialog.confidence_gate.setChecked(not window.settings.confidence_gate)
     dialog.accept()
     assert dialog.result() == QDialog.Accepted
     window.apply_settings(dialog.result_settings)
     assert window.completion.debounce_ms == 400 and not window.completion.enabled
+    assert window.completion.prefill_while_typing is False
+    gate_on = window.settings.confidence_gate
+    assert window.completion.min_logprob == (window.settings.min_logprob if gate_on else None)
     assert window.client.worker.min_p["continue"] == 0.25
     assert window.persona_label.text() == "Style: off"
     assert window.editor.font().pointSize() == 15
@@ -58,6 +64,7 @@ def test_the_dialog_edits_and_the_window_applies_and_persists(qtbot, make_window
     assert saved["debounce_ms"] == 400 and saved["microphone"] == "USB microphone"
     assert saved["model"] == "smollm2-135m" and saved["min_p"]["continue"] == 0.25
     assert saved["fast_programs"] is False
+    assert saved["prefill_while_typing"] is False and saved["confidence_gate"] is gate_on
 
 
 def test_the_backend_follows_the_setting_unless_the_environment_says_otherwise(monkeypatch):
