@@ -194,6 +194,11 @@ class CompletionController:
         if not self._ghost:
             self._set_ghost("")
             self.state = State.IDLE
+        elif self.prefill_while_typing:
+            # The next suggestion's prompt if the writer takes or types this one (llama.vim): its
+            # tokens are mostly cached already (the decode ran them), so this costs a step or two.
+            self.warms_sent += 1
+            self.source.warm(self._base + self._suggestion)
 
     def on_failed(self, request_id: int, message: str) -> None:
         if request_id != self._active_id:

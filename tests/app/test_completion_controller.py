@@ -220,7 +220,8 @@ def test_typing_through_a_shown_suggestion_warms_nothing_and_asks_nothing():
     typed(controller, "The quick b")
     typed(controller, "The quick br")
     assert shown[-1] == "own fox"
-    assert engine.warmed == ["The quick"] and len(engine.requests) == 1
+    # One warm-up for the typed text, one for the text as it will be once the suggestion is taken.
+    assert engine.warmed == ["The quick", "The quick brown fox"] and len(engine.requests) == 1
 
 
 def test_no_warm_up_when_prefill_while_typing_is_off_or_the_place_is_not_eligible():
@@ -277,3 +278,16 @@ def test_confidence_of_an_old_request_is_ignored():
     controller.on_confidence(old, -9.0)
     controller.on_piece(engine.requests[-1][0], "rown fox")
     assert controller.ghost == "rown fox"
+
+
+def test_a_finished_shown_suggestion_warms_the_text_it_would_make():
+    controller, clock, engine, _ = make()
+    typed(controller, "The quick")
+    clock.advance(150)
+    answer(controller, engine, " brown fox", finish=False)
+    assert engine.warmed == ["The quick"]
+    controller.on_finished(engine.requests[-1][0])
+    assert engine.warmed == ["The quick", "The quick brown fox"]
+    typed(controller, "The quick brown fox")  # typed through to its end: a new request as usual
+    clock.advance(150)
+    assert engine.requests[-1][1] == "The quick brown fox"
