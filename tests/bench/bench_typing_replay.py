@@ -259,38 +259,60 @@ def table(passes: list[Pass], debounce: int) -> None:
     def row(name: str, values: list[str], ratio: str = "") -> None:
         print(f"| {name} | " + " | ".join(values) + f" | {ratio} |")
 
-    for name, attr in (("keystroke -> ghost visible", "key_to_ghost"), ("engine: request -> first visible piece",
-                       "first_piece"), ("engine: request -> first token", "first_token")):
+    for name, attr in (
+        ("keystroke -> ghost visible", "key_to_ghost"),
+        ("engine: request -> first visible piece", "first_piece"),
+        ("engine: request -> first token", "first_token"),
+    ):
         for q in (0.5, 0.95):
             vals = [pct(getattr(p, attr), q) * 1000 for p in passes]
             ratio = f"{vals[-1] / vals[0]:.2f}" if len(vals) == 2 and vals[0] > 0 else ""
             row(f"{name} p{int(q * 100)} (ms)", [f"{v:.0f}" for v in vals], ratio)
-    row("n (ghosts timed / requests with a visible piece)",
-        [f"{len(p.key_to_ghost)} / {p.requests_timed}" for p in passes])
+    row(
+        "n (ghosts timed / requests with a visible piece)",
+        [f"{len(p.key_to_ghost)} / {p.requests_timed}" for p in passes],
+    )
     row("requests whose prompt was fully cached", [f"{p.full_reuse}/{p.requests_timed}" for p in passes])
-    row("suggestions shown / per 100 chars", [f"{len(p.shown)} / {100 * len(p.shown) / p.chars:.1f}" for p in passes])
-    row("keystrokes made with a ghost on screen", [f"{p.keys_with_ghost / max(1, p.keys):.0%}" for p in passes])
+    row(
+        "suggestions shown / per 100 chars",
+        [f"{len(p.shown)} / {100 * len(p.shown) / p.chars:.1f}" for p in passes],
+    )
+    row(
+        "keystrokes made with a ghost on screen",
+        [f"{p.keys_with_ghost / max(1, p.keys):.0%}" for p in passes],
+    )
     row("precision (next word matched)", [f"{p.precision:.0%}" for p in passes])
-    row("keystroke savings (Ctrl+Right on a matching word)", [f"{p.savings:.1%} ({p.accepts} accepts)" for p in passes])
+    row(
+        "keystroke savings (Ctrl+Right on a matching word)",
+        [f"{p.savings:.1%} ({p.accepts} accepts)" for p in passes],
+    )
     row("typing-through hit rate", [f"{p.through_hits}/{p.through_keys}" for p in passes])
-    row("engine requests / warm-ups / suggestion-cache hits", [f"{p.requests} / {p.warms} / {p.cache_hits}"
-                                                               for p in passes])
+    row(
+        "engine requests / warm-ups / suggestion-cache hits",
+        [f"{p.requests} / {p.warms} / {p.cache_hits}" for p in passes],
+    )
     row("text in the editor == context + typed text", [str(p.final_text_ok) for p in passes])
-    print(f"\ngoal: keystroke -> ghost p50 <= debounce + 60 = {debounce + 60} ms; "
-          "engine request -> first visible piece p50 <= 50 ms, p95 <= 100 ms")
+    print(
+        f"\ngoal: keystroke -> ghost p50 <= debounce + 60 = {debounce + 60} ms; "
+        "engine request -> first visible piece p50 <= 50 ms, p95 <= 100 ms"
+    )
 
 
 def gate_curve(passes: list[Pass]) -> None:
     scored = [s for p in passes for s in p.shown if s[1] is not None]
-    print(f"\nConfidence gate (both passes' shown suggestions, n={len(scored)}): mean log-prob per token "
-          "when first shown")
+    print(
+        f"\nConfidence gate (both passes' shown suggestions, n={len(scored)}): mean log-prob per token "
+        "when first shown"
+    )
     print("| min_logprob | coverage (shown / all) | precision |")
     print("|---|---|---|")
     for t in (None, *THRESHOLDS):
         kept = [m for m, c in scored if t is None or c >= t]
         precision = sum(kept) / len(kept) if kept else float("nan")
-        print(f"| {'off' if t is None else t} | {len(kept) / max(1, len(scored)):.0%} ({len(kept)}) | "
-              f"{precision:.0%} |")
+        print(
+            f"| {'off' if t is None else t} | {len(kept) / max(1, len(scored)):.0%} ({len(kept)}) | "
+            f"{precision:.0%} |"
+        )
 
 
 # -- main ---------------------------------------------------------------------------------------------
@@ -307,8 +329,11 @@ def instrument(engine) -> dict:
         for piece in real_complete(text, **kwargs):
             if piece.strip() and entry[1] is None:
                 stats = engine.last_stats
-                entry[1:] = [time.perf_counter(), stats.first_token_seconds,
-                             stats.reused_positions == stats.prompt_positions]
+                entry[1:] = [
+                    time.perf_counter(),
+                    stats.first_token_seconds,
+                    stats.reused_positions == stats.prompt_positions,
+                ]
             yield piece
 
     engine.complete = timed_complete
@@ -319,9 +344,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chars", type=int, default=600, help="characters typed per pass")
     parser.add_argument("--debounce", type=int, default=150)
-    parser.add_argument("--writer", default="speeches_obama", help="a HELD_OUT writer of training/data/corpora.py")
-    parser.add_argument("--backend", default="eager", choices=("eager", "executorch"),
-                        help="executorch: a cached program if one is valid (else eager; the table says which)")
+    parser.add_argument(
+        "--writer", default="speeches_obama", help="a HELD_OUT writer of training/data/corpora.py"
+    )
+    parser.add_argument(
+        "--backend",
+        default="eager",
+        choices=("eager", "executorch"),
+        help="executorch: a cached program if one is valid (else eager; the table says which)",
+    )
     parser.add_argument("--model", default=None)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--passes", default="off,on", help="incremental prefill per pass, in order")
@@ -342,8 +373,13 @@ def main() -> int:
     engine = Engine(args.model, backend=args.backend)
     load_s = time.perf_counter() - started
     marks = instrument(engine)
-    window = MainWindow(settings=Settings(debounce_ms=args.debounce, confidence_gate=False),
-                        prompter=ScriptedPrompter(), engine=engine, style_memory=False, load_model=False)
+    window = MainWindow(
+        settings=Settings(debounce_ms=args.debounce, confidence_gate=False),
+        prompter=ScriptedPrompter(),
+        engine=engine,
+        style_memory=False,
+        load_model=False,
+    )
     window.show()
     replay = Replay(app, window, engine, marks)
     context, text = held_out_text(args.writer, args.chars, args.seed)
@@ -356,13 +392,17 @@ def main() -> int:
     window.editor.document().setModified(False)
     window.close()
 
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | load "
-          f"{load_before:.1f} -> {os.getloadavg()[0]:.1f} | model {engine.info.name} | backend "
-          f"{engine.backend.name}{' (' + engine.backend_note + ')' if engine.backend_note else ''} | "
-          f"torch threads {os.environ.get('KILLAH_THREADS')} | loaded in {load_s:.1f} s")
-    print(f"text: {args.writer} (held out), {len(text)} characters typed per pass after {len(context)} of "
-          f"context; typing model {TypingModel()}, seed {args.seed}; typed in {sum(gaps):.0f} s per pass; "
-          f"debounce {args.debounce} ms\n")
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | load "
+        f"{load_before:.1f} -> {os.getloadavg()[0]:.1f} | model {engine.info.name} | backend "
+        f"{engine.backend.name}{' (' + engine.backend_note + ')' if engine.backend_note else ''} | "
+        f"torch threads {os.environ.get('KILLAH_THREADS')} | loaded in {load_s:.1f} s"
+    )
+    print(
+        f"text: {args.writer} (held out), {len(text)} characters typed per pass after {len(context)} of "
+        f"context; typing model {TypingModel()}, seed {args.seed}; typed in {sum(gaps):.0f} s per pass; "
+        f"debounce {args.debounce} ms\n"
+    )
     table(passes, args.debounce)
     gate_curve(passes)
     return 0 if all(p.final_text_ok for p in passes) else 1

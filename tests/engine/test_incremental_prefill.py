@@ -160,7 +160,11 @@ def test_real_model_typing_with_prefill_gives_the_cold_suggestion(engine):
     greedy suggestion as from a cold cache, and the request reuses every prompt position."""
     greedy = engine.mode_params[Mode.AUTOCOMPLETE].with_overrides(temperature=0.0)
     typo = TYPED[:40] + "xq"
-    steps = [TYPED[:n] for n in range(30, 41, 2)] + [typo, TYPED[:40]] + [TYPED[:n] for n in range(41, len(TYPED) + 1)]
+    steps = (
+        [TYPED[:n] for n in range(30, 41, 2)]
+        + [typo, TYPED[:40]]
+        + [TYPED[:n] for n in range(41, len(TYPED) + 1)]
+    )
     for text in steps:
         assert engine.prefill(text, params=greedy)
     warm = "".join(engine.complete(TYPED, params=greedy))
