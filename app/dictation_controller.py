@@ -13,8 +13,9 @@ Every finalized utterance is ONE undo step (a QTextCursor edit block). Dictated 
 (app/dictation_tidy.py): by the rules before it is inserted (instant), and, when
 ``set_tidy("model")`` and an engine client are set, by the model afterwards, replacing the
 inserted span within the same undo step if the writer has not touched the document. Partial text is
-shown in a grey overlay, never inserted. When voice cannot work (no PortAudio, no
-microphone, no sound server) the actions are disabled with the reason as tooltip and
+shown in a grey overlay, never inserted: with streaming (the listener's default) its committed start
+(LocalAgreement-2) is darker than the tentative rest; the grammar sees only the final text. When voice
+cannot work (no PortAudio, no microphone, no sound server) the actions are disabled with the reason as tooltip and
 ``unavailable(reason)`` is emitted; the editor itself is never affected.
 """
 
@@ -96,7 +97,9 @@ class DictationController(QObject):
         self.reason = ""
         self._applying = False
         self._shadow = editor.toPlainText()
-        self._listener = VoiceListener(self._on_worker_event, recognizer=recognizer, device=device, partials=partials)
+        self._listener = VoiceListener(
+            self._on_worker_event, recognizer=recognizer, device=device, partials=partials
+        )
         self._mode = "toggle"
         self.correction_menu = None  # the last "correct <words>" menu (QMenu)
 
@@ -190,8 +193,9 @@ class DictationController(QObject):
 
         user = merge(words)
         self.session.vocabulary = user
-        self._listener.vocabulary_source = (lambda: merge(user, style_memory_vocabulary())) if style_memory else (
-            lambda: user)
+        self._listener.vocabulary_source = (
+            (lambda: merge(user, style_memory_vocabulary())) if style_memory else (lambda: user)
+        )
         if self._listener.recognizer is not None:
             self._listener.recognizer.vocabulary = user  # the style memory's words join at the next start
 
@@ -228,7 +232,7 @@ class DictationController(QObject):
         elif kind == "speech_start":
             self._set_state("hearing")
         elif kind == "partial":
-            self.overlay.show_text(event.text)
+            self.overlay.show_text(event.text, event.committed)
             self.partial_text.emit(event.text)
         elif kind in ("final", "rejected"):
             self.overlay.hide()
@@ -338,7 +342,7 @@ class DictationController(QObject):
         self.action_requested.emit(kind, start, end)
 
     def _offer_corrections(self, choices: list[str], start: int, end: int) -> None:
-        """"correct <words>": the phrase is selected; a small menu under it offers replacements."""
+        """ "correct <words>": the phrase is selected; a small menu under it offers replacements."""
         from PySide6.QtWidgets import QMenu
 
         if not choices:
@@ -346,7 +350,9 @@ class DictationController(QObject):
             return
         menu = QMenu(self.editor)
         for choice in choices:
-            menu.addAction(choice).triggered.connect(lambda _=False, c=choice: self._replace_span(start, end, c))
+            menu.addAction(choice).triggered.connect(
+                lambda _=False, c=choice: self._replace_span(start, end, c)
+            )
         self.correction_menu = menu  # kept for tests and for a spoken pick later
         menu.popup(self.editor.viewport().mapToGlobal(self.editor.cursorRect().bottomLeft()))
 
@@ -386,7 +392,11 @@ class DictationController(QObject):
             return
         current = self.editor.toPlainText()
         if kind == "continue":
-            text = text if (not text or text[0].isspace() or start == 0 or current[start - 1].isspace()) else " " + text
+            text = (
+                text
+                if (not text or text[0].isspace() or start == 0 or current[start - 1].isspace())
+                else " " + text
+            )
         st = DocState(current, start, (start, end) if end > start else None)
         out = self.session.dictate(text, st) if kind == "continue" else None
         if out is None:

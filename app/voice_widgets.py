@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QToolButton, QWidget
@@ -19,13 +21,20 @@ class PartialOverlay(QLabel):
             " border: 1px solid #ddd; border-radius: 3px; padding: 1px 4px; }"
         )
         self.setWordWrap(True)
+        self.setTextFormat(Qt.RichText)
         self.hide()
 
-    def show_text(self, text: str) -> None:
+    def show_text(self, text: str, committed: str = "") -> None:
+        """``committed``, the stable start of ``text`` (streaming: two hypotheses agreed on it), is drawn
+        darker and upright; the rest, which may still change, stays light grey italic."""
         if not text:
             self.hide()
             return
-        self.setText(text)
+        if committed and text.startswith(committed):
+            rest = html.escape(text[len(committed) :])
+            self.setText(f'<span style="color:#333; font-style:normal">{html.escape(committed)}</span>{rest}')
+        else:
+            self.setText(html.escape(text))
         rect: QRect = self.editor.cursorRect()
         width = max(120, self.editor.viewport().width() - rect.left() - 8)
         self.setFixedWidth(min(width, 600))

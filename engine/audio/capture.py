@@ -26,8 +26,7 @@ def _sounddevice():
         import sounddevice
     except OSError as exc:  # "PortAudio library not found"
         raise AudioError(
-            "Voice input is unavailable: the PortAudio library is not installed "
-            "(install libportaudio2)."
+            "Voice input is unavailable: the PortAudio library is not installed (install libportaudio2)."
         ) from exc
     except ImportError as exc:
         raise AudioError("Voice input is unavailable: the sounddevice package is not installed.") from exc
@@ -52,7 +51,9 @@ def list_input_devices() -> list[InputDevice]:
     except Exception as exc:  # noqa: BLE001 - PortAudio raises PortAudioError/RuntimeError
         raise AudioError(f"Voice input is unavailable: the audio system cannot be queried ({exc}).") from exc
     found = [
-        InputDevice(i, d["name"], int(d["max_input_channels"]), float(d["default_samplerate"]), i == default_in)
+        InputDevice(
+            i, d["name"], int(d["max_input_channels"]), float(d["default_samplerate"]), i == default_in
+        )
         for i, d in enumerate(devices)
         if d["max_input_channels"] > 0
     ]
@@ -153,6 +154,9 @@ class AudioCapture:
         self._error: str | None = None
         self._stopping = False
         self._last_callback = 0.0
+        # (samples written, time.monotonic()) at the last callback: when a sample arrived, even if the
+        # reader was busy decoding then (the end-of-speech latency is measured from it).
+        self.arrival = (0, 0.0)
         self._started_at = 0.0
         self.first_block = threading.Event()
 
@@ -164,6 +168,7 @@ class AudioCapture:
         self._last_callback = time.monotonic()
         self.level = float(np.sqrt(np.mean(block * block))) if len(block) else 0.0
         self.buffer.write(block)
+        self.arrival = (self.buffer.written, self._last_callback)
         self.first_block.set()
         if self.on_block is not None:
             self.on_block(block)
@@ -192,6 +197,11 @@ class AudioCapture:
             self._stream = None
             raise AudioError(_explain_open_error(exc)) from exc
         self._started_at = time.monotonic()
+
+    def arrival_time(self, position: int) -> float:
+        """time.monotonic() at which stream sample ``position`` (a ``buffer.written`` count) arrived."""
+        written, at = self.arrival
+        return at - (written - position) / self.samplerate
 
     def wait_first_block(self, timeout: float = 5.0) -> None:
         if not self.first_block.wait(timeout):

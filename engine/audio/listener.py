@@ -164,7 +164,8 @@ class VoiceListener:
                     time.sleep(0.02)
                     continue
                 was_speaking = segmenter.in_speech
-                anchor_k, anchor_t = fed_position + len(samples), now
+                # The loop may have been decoding when these samples came: date them by their arrival.
+                anchor_k, anchor_t = fed_position + len(samples), capture.arrival_time(position)
                 fed_position += len(samples)
                 for utt in segmenter.feed(samples):
                     self._finish(utt, anchor_k, anchor_t)

@@ -69,7 +69,10 @@ def test_spoken_commands_edit_the_text(qtbot, virtual_mic, speech, dictation):
     editor.moveCursor(editor.textCursor().MoveOperation.End)
     say(qtbot, virtual_mic, finals, speech("delete last sentence", speed=140))
     text = editor.toPlainText()
-    assert "road" not in text.lower() and text.startswith("Title\n") and "river" in text.lower(), (text, finals)
+    assert "road" not in text.lower() and text.startswith("Title\n") and "river" in text.lower(), (
+        text,
+        finals,
+    )
 
     say(qtbot, virtual_mic, finals, speech("select the river", speed=140))
     assert editor.textCursor().selectedText().lower() == "the river", finals
@@ -141,7 +144,9 @@ def test_partial_text_is_shown_while_speaking_and_never_inserted(qtbot, virtual_
     ctl.final_text.connect(finals.append)
     try:
         assert ctl.start("toggle") and ctl.wait_ready(30)
-        long_clip = speech("The letter arrived on Monday morning and she walked along the river to read it.", speed=130)
+        long_clip = speech(
+            "The letter arrived on Monday morning and she walked along the river to read it.", speed=130
+        )
         virtual_mic.play(with_silence(long_clip, 0.2, 0.2), wait=False)
         qtbot.waitUntil(lambda: any(partials), timeout=TIMEOUT_MS)
         assert editor.toPlainText() == ""  # the preview lives in the overlay only
@@ -160,3 +165,20 @@ def test_stop_listening_turns_dictation_off_and_it_can_restart(qtbot, virtual_mi
     assert ctl.start("toggle") and ctl.wait_ready(30)
     say(qtbot, virtual_mic, finals, speech("She walked along the river."))
     assert "river" in editor.toPlainText().lower() and ctl.state == "listening"
+
+
+def test_a_streaming_partial_shows_its_committed_start_darker_and_never_runs_as_a_command(qtbot):
+    from engine.audio.listener import VoiceEvent
+
+    editor = QPlainTextEdit()
+    qtbot.addWidget(editor)
+    editor.setPlainText("Keep these words.")
+    ctl = DictationController(editor, probe=False, speak_back=False)
+    partials: list[str] = []
+    ctl.partial_text.connect(partials.append)
+    ctl._event.emit(VoiceEvent("partial", text="scratch that <b>", committed="scratch"))
+    assert partials == ["scratch that <b>"]
+    assert editor.toPlainText() == "Keep these words."  # the grammar sees final text only
+    shown = ctl.overlay.text()
+    assert '<span style="color:#333; font-style:normal">scratch</span>' in shown
+    assert "&lt;b&gt;" in shown  # recognized text is escaped, never read as markup

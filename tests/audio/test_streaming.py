@@ -84,21 +84,23 @@ def test_the_decode_at_the_pause_is_the_final_text_and_nothing_is_decoded_at_the
     assert final.seconds == 0.0
 
 
-def test_at_a_pause_whose_words_are_committed_the_buffer_is_cut_and_the_end_decodes_only_the_tail():
-    # 0-2 s: "first part"; pause at 2.0-2.3 s; then "second bit" until 3.5 s.
+def test_at_a_pause_whose_words_are_committed_a_long_buffer_is_cut_and_the_end_decodes_only_the_tail():
+    # 0-2 s: "first part"; a pause at 2.0-2.3 s; then more speech ("second bit") until 4.3 s.
     decode = Scripted([(1.0, "first"), (2.1, "first part")])
-    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, pause_ms=64))
-    audio = np.zeros(int(4 * SECOND), np.float32)
+    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, pause_ms=64, cut_after_s=3.2))
+    audio = np.zeros(int(5 * SECOND), np.float32)
     for end_s, speech_end_s in [(1.0, 1.0), (2.1, 2.0), (2.3, 2.0)]:
         stream.update(audio[: int(end_s * SECOND)], int(speech_end_s * SECOND))
     assert stream.offset == 0  # the pause hypothesis is not committed yet
-    stream.update(audio[: int(3.3 * SECOND)], int(3.3 * SECOND))  # agrees with "first part": cut
-    assert stream.offset > 2 * SECOND and stream.final_words == ["first", "part"]
+    stream.update(audio[: int(3.1 * SECOND)], int(3.1 * SECOND))  # agrees with "first part", but short
+    assert stream.offset == 0 and stream.agreement.committed == ["first", "part"]
+    stream.update(audio[: int(4.1 * SECOND)], int(4.1 * SECOND))  # past cut_after_s: cut at the pause
+    assert 2 * SECOND < stream.offset < 2.3 * SECOND and stream.final_words == ["first", "part"]
     cut = stream.offset
     decode.script = [(0.5, "second bit")]  # the tail buffer alone
-    final = stream.finish(audio[: int(3.7 * SECOND)], int(3.5 * SECOND))
+    final = stream.finish(audio[: int(4.5 * SECOND)], int(4.3 * SECOND))
     assert final.text == "first part second bit"
-    assert decode.calls[-1] == int(3.7 * SECOND) - cut  # only the audio after the cut was decoded
+    assert decode.calls[-1] == int(4.5 * SECOND) - cut  # only the audio after the cut was decoded
 
 
 def test_a_monologue_without_pauses_keeps_the_decoded_buffer_bounded():
@@ -121,27 +123,30 @@ def moonshine():
         pytest.skip(f"Moonshine base not available: {exc}")
 
 
-SENTENCES = [
-    "It is a truth universally acknowledged, that a single man in possession of a good fortune "
-    "must be in want of a wife.",
-    "The village lay quiet under the snow, and nobody walked along the road to the mill that evening.",
-]
-
-
-@pytest.mark.parametrize("sentence", SENTENCES)
-def test_real_speech_streams_partials_before_the_end_and_the_final_matches_the_batch_transcript(
-    speech, moonshine, sentence
-):
-    audio = with_silence(speech(sentence, voice="en-us", speed=150), 0.3, 1.0)
-    events = stream_recording(audio, moonshine)
+def assert_streams_like_batch(audio: np.ndarray, sentence: str, recognizer) -> None:
+    events = stream_recording(audio, recognizer)
     kinds = [e.kind for e in events]
     assert "final" in kinds and kinds.index("partial") < kinds.index("final")
     assert sum(k == "partial" for k in kinds) >= 2  # text streams in while speaking
     finals = [e for e in events if e.kind == "final"]
     streamed = " ".join(e.text for e in finals)
-    batch = " ".join(e.text for e in stream_recording(audio, moonshine, streaming=None) if e.kind == "final")
-    assert wer([batch], [streamed]) <= 0.15
-    assert wer([sentence], [streamed]) <= 0.35
+    batch = " ".join(recognizer.transcribe(e.utterance.audio).text for e in finals)  # same utterances
+    assert wer([batch], [streamed]) <= 0.15, (batch, streamed)
+    assert wer([sentence], [streamed]) <= 0.4, streamed
+
+
+SENTENCE = "The village lay quiet under the snow, and nobody walked along the road to the mill that evening."
+
+
+def test_real_speech_file_streams_partials_and_the_final_matches_the_batch_transcript(speech, recognizer):
+    audio = with_silence(speech(SENTENCE, voice="en-us", speed=150), 0.3, 1.0)
+    assert_streams_like_batch(audio, SENTENCE, recognizer)  # Whisper tiny.en
+
+
+@pytest.mark.slow  # Moonshine re-decodes the growing buffer: 60-90 s at load 7 on 2 cores
+def test_real_speech_file_streams_with_the_default_recognizer_moonshine(speech, moonshine):
+    audio = with_silence(speech(SENTENCE, voice="en-us", speed=150), 0.3, 1.0)
+    assert_streams_like_batch(audio, SENTENCE, moonshine)
 
 
 def test_live_through_the_virtual_mic_partials_arrive_before_the_final_text(virtual_mic, speech, recognizer):
@@ -165,5 +170,7 @@ def test_live_through_the_virtual_mic_partials_arrive_before_the_final_text(virt
     kinds = [e.kind for e in events]
     assert "partial" in kinds and kinds.index("partial") < kinds.index("final")
     final = next(e for e in events if e.kind == "final")
-    assert wer([sentence], [final.text]) <= 0.35
+    batch = recognizer.transcribe(final.utterance.audio).text  # the non-streaming reading of the same audio
+    assert wer([batch], [final.text]) <= 0.15, (batch, final.text)
+    assert wer([sentence], [final.text]) <= 0.4, final.text
     assert final.speech_end_time > 0 and final.latency > 0

@@ -1,0 +1,159 @@
+"""End of speech -> final text in the editor, streaming vs the batch path, live through the virtual mic.
+
+    flock /tmp/killah-cpu2.lock nice -n 10 .venv/bin/python tests/bench/bench_streaming.py [--n 10]
+
+Each held-out Austen sentence (espeak-ng, 4 voices) is played into a private PulseAudio virtual
+microphone and dictated into a real QPlainTextEdit (offscreen) by the app's DictationController, once
+per path, alternating which goes first:
+
+  streaming  the default: LocalAgreement-2 re-decodes every ``interval`` s of new audio, a decode as
+             soon as speech pauses, 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
+  batch      the old path: 700 ms end wait, the whole utterance decoded at its end (1 s previews)
+
+Latency = the moment the editor's text changed - the moment the last speech sample arrived from the
+microphone (PortAudio's callback clock, engine/audio/capture.py). Prints a markdown table with the
+ratio streaming / batch, the load average before and after, and the WER of each path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "audio"))
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("KILLAH_CACHE_DIR", str(REPO / ".data" / "cache"))
+
+from bench_dictation import clip, held_out_sentences  # noqa: E402
+from pulse_mic import VirtualMic, missing_binaries  # noqa: E402
+
+from engine.audio.recognizer import load_recognizer  # noqa: E402
+from engine.audio.streaming import StreamingConfig  # noqa: E402
+from engine.audio.synth import with_silence  # noqa: E402
+from engine.audio.vad import SegmenterConfig  # noqa: E402
+from training.eval.speech import wer  # noqa: E402
+
+BATCH_SEGMENTER = SegmenterConfig(sure_end_silence_ms=0)  # the 700 ms wait of the old path
+
+
+def dictate_once(app, recognizer, audio: np.ndarray, mic, streaming: StreamingConfig | None) -> dict:
+    """One utterance through a fresh controller; the editor-change time vs the speech-end time."""
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from app.dictation_controller import DictationController
+
+    editor = QPlainTextEdit()
+    ctl = DictationController(editor, recognizer=recognizer, probe=False, speak_back=False)
+    listener = ctl._listener  # the bench picks the path; the app always streams
+    listener.streaming = streaming
+    listener.segmenter_config = SegmenterConfig() if streaming else BATCH_SEGMENTER
+    finals, partials, changed = [], [], []
+    listener_events = []
+    ctl.final_text.connect(finals.append)
+    ctl.partial_text.connect(lambda t: t and partials.append(t))
+    editor.document().contentsChanged.connect(lambda: changed.append(time.monotonic()))
+    original = listener.on_event
+    listener.on_event = lambda e: (listener_events.append(e), original(e))
+    try:
+        assert ctl.start("toggle") and ctl.wait_ready(60)
+        mic.play(with_silence(audio, 0.2, 0.3), wait=False)
+        deadline = time.monotonic() + 90
+        while not changed and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.005)
+        time.sleep(0.3)
+        app.processEvents()
+    finally:
+        ctl.shutdown()
+    ends = [e for e in listener_events if e.kind in ("final", "rejected")]
+    if not changed or not ends:
+        return {"latency": float("nan"), "text": "", "partials": len(partials), "utterances": len(ends)}
+    return {
+        "latency": changed[0] - ends[0].speech_end_time,
+        "text": " ".join(e.text for e in ends),
+        "partials": len(partials),
+        "utterances": len(ends),
+        "decode_at_end": ends[0].decode_seconds,
+    }
+
+
+def summary(rows: list[dict]) -> dict:
+    lat = np.array([r["latency"] for r in rows if np.isfinite(r["latency"])])
+    return {
+        "n": len(lat),
+        "p50": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
+        "p90": float(np.percentile(lat, 90)) if len(lat) else float("nan"),
+        "partials": float(np.mean([r["partials"] for r in rows])),
+        "split": sum(r["utterances"] > 1 for r in rows),
+        "no_decode_at_end": sum(r.get("decode_at_end", 1.0) == 0.0 for r in rows),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10)
+    ap.add_argument("--interval", type=float, default=StreamingConfig().interval_s)
+    ap.add_argument("--recognizer", default="", help="'' = the app's default (Moonshine base)")
+    args = ap.parse_args()
+    if missing_binaries():
+        sys.exit(f"needs {missing_binaries()}")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    mic = VirtualMic().start()
+    recognizer = load_recognizer(args.recognizer or None, cpu_threads=1)
+    sentences = held_out_sentences(args.n)
+    streaming = StreamingConfig(interval_s=args.interval)
+    load_before = os.getloadavg()
+    t0 = time.time()
+    rows = {"streaming": [], "batch": []}
+    texts = {"streaming": [], "batch": []}
+    try:
+        for i, sentence in enumerate(sentences):
+            audio = clip(sentence, i)
+            order = ["streaming", "batch"] if i % 2 == 0 else ["batch", "streaming"]
+            for path in order:
+                row = dictate_once(app, recognizer, audio, mic, streaming if path == "streaming" else None)
+                rows[path].append(row)
+                texts[path].append(row["text"])
+                print(
+                    f"{i} {path}: {row['latency'] * 1000:.0f} ms, {row['partials']} partials, "
+                    f"{row['text']!r} (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+    finally:
+        mic.stop()
+    load_after = os.getloadavg()
+    s, b = summary(rows["streaming"]), summary(rows["batch"])
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"recognizer {getattr(recognizer, 'name', '?')}, 1 thread, re-decode interval {args.interval} s, "
+        f"load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
+        f"bench time {time.time() - t0:.0f} s\n"
+    )
+    print(
+        "| path | n | end of speech -> text in editor p50 | p90 | partials / utterance | "
+        "final without a decode | split utterances | WER |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in (("streaming", s), ("batch (old)", b)):
+        key = "streaming" if name == "streaming" else "batch"
+        print(
+            f"| {name} | {r['n']} | {r['p50'] * 1000:.0f} ms | {r['p90'] * 1000:.0f} ms | {r['partials']:.1f} | "
+            f"{r['no_decode_at_end']}/{r['n']} | {r['split']} | {wer(sentences, texts[key]):.3f} |"
+        )
+    print(f"| ratio streaming / batch | | {s['p50'] / b['p50']:.2f} | {s['p90'] / b['p90']:.2f} | | | | |")
+
+
+if __name__ == "__main__":
+    main()
