@@ -153,11 +153,19 @@ def autocomplete_metrics(
     }
 
 
-def savings_gain(keys_a: list[int], keys_b: list[int], chars: list[int], rounds: int = 2000, seed: int = 0) -> dict:
-    """Keystroke savings of b minus a on the same sentences, with a 90% paired bootstrap interval.
+def savings_gain(
+    keys_a: list[int],
+    keys_b: list[int],
+    chars: list[int],
+    rounds: int = 2000,
+    seed: int = 0,
+    level: float = 0.90,
+) -> dict:
+    """Keystroke savings of b minus a on the same sentences, with a paired bootstrap interval.
 
     Sentences are resampled together for both compositions, so the interval reflects the spread of
-    the *difference*, which is far narrower than that of either score.
+    the *difference*, which is far narrower than that of either score. The interval is returned
+    under ``ci90`` (the default level) or ``ci95`` etc.: the key names its level.
     """
     import random
 
@@ -168,9 +176,14 @@ def savings_gain(keys_a: list[int], keys_b: list[int], chars: list[int], rounds:
     rng = random.Random(seed)
     n = len(chars)
     draws = sorted(gain([rng.randrange(n) for _ in range(n)]) for _ in range(rounds))
+    tail = (1 - level) / 2
+    low, high = (
+        draws[round(tail * rounds)],
+        draws[min(rounds - 1, round((1 - tail) * rounds))],
+    )  # round: 0.1/2 != 0.05
     return {
         "gain": round(gain(list(range(n))), 4),
-        "ci90": [round(draws[int(0.05 * rounds)], 4), round(draws[int(0.95 * rounds)], 4)],
+        f"ci{round(level * 100)}": [round(low, 4), round(high, 4)],
     }
 
 
@@ -287,7 +300,9 @@ def dictation_scores(refs: list[str], hyps: list[str]) -> dict:
     return {
         "wer": round(wer(refs, hyps), 4),
         "cased_wer": round(cased_wer(refs, hyps), 4),
-        "exact": round(sum(r.strip() == h.strip() for r, h in zip(refs, hyps, strict=True)) / max(1, len(refs)), 4),
+        "exact": round(
+            sum(r.strip() == h.strip() for r, h in zip(refs, hyps, strict=True)) / max(1, len(refs)), 4
+        ),
     }
 
 
@@ -329,7 +344,9 @@ def whisper_items(items: list[dict], n: int, voices=("en-us", "en-gb", "en-us+f3
     rec = Recognizer()
     out = []
     for i, it in enumerate(items[:n]):
-        audio = synth.with_silence(synth.synthesize(it["transcript"], voice=voices[i % len(voices)]), 0.2, 0.2)
+        audio = synth.with_silence(
+            synth.synthesize(it["transcript"], voice=voices[i % len(voices)]), 0.2, 0.2
+        )
         heard = rec.transcribe(audio).text.strip()
         if heard:
             out.append({**it, "transcript": heard, "spoken": it["transcript"]})
@@ -444,7 +461,9 @@ def evaluate(
         results["dictation"] = dictation_metrics(loaded, registry, configs("task_dictation"), items)
         heard = whisper_items(items, n_whisper) if n_whisper else []
         if heard:
-            results["dictation_whisper"] = dictation_metrics(loaded, registry, configs("task_dictation"), heard)
+            results["dictation_whisper"] = dictation_metrics(
+                loaded, registry, configs("task_dictation"), heard
+            )
     registry.compose(())
     results["interference"] = interference(results)
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -496,7 +515,10 @@ def markdown(results: dict) -> str:
             f" | {cell('rephrase', label, 'change')} | {cell('rephrase', label, 'accepted_rate')}"
             f" | {cell('rephrase', label, 'base_ppl_of_outputs')} |"
         )
-    for key, title in (("dictation", "Dictation (spoken forms)"), ("dictation_whisper", "Dictation (Whisper)")):
+    for key, title in (
+        ("dictation", "Dictation (spoken forms)"),
+        ("dictation_whisper", "Dictation (Whisper)"),
+    ):
         if key in results:
             lines += ["", dictation_markdown(results[key], title)]
     if "persona" in results:
@@ -523,7 +545,12 @@ def markdown(results: dict) -> str:
 
 
 def dictation_markdown(rows: dict, title: str) -> str:
-    lines = [f"**{title}**", "", "| clean-up | WER ↓ | cased WER ↓ | exact ↑ | guard keeps |", "|---|---|---|---|---|"]
+    lines = [
+        f"**{title}**",
+        "",
+        "| clean-up | WER ↓ | cased WER ↓ | exact ↑ | guard keeps |",
+        "|---|---|---|---|---|",
+    ]
     for label, r in rows.items():
         lines.append(f"| {label} | {r['wer']} | {r['cased_wer']} | {r['exact']} | {r.get('kept', '')} |")
         if "guarded" in r:
@@ -543,13 +570,19 @@ def main() -> None:
         "--only", default="continue,persona,autocomplete,rephrase,dictation", help="comma-separated tasks"
     )
     parser.add_argument("--n-dictation", type=int, default=32)
-    parser.add_argument("--n-whisper", type=int, default=0, help="also clean up Whisper transcripts of espeak speech")
+    parser.add_argument(
+        "--n-whisper", type=int, default=0, help="also clean up Whisper transcripts of espeak speech"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--merge", action="store_true", help="update the tasks run in an existing --out file")
     parser.add_argument("--extra", action="append", default=[], help="name=folder of an unshipped adapter")
-    parser.add_argument("--sentence-seed", type=int, default=1, help="which held-out sentences autocomplete uses")
     parser.add_argument(
-        "--no-composed", action="store_true", help="skip the persona+task compositions (a larger set in the same time)"
+        "--sentence-seed", type=int, default=1, help="which held-out sentences autocomplete uses"
+    )
+    parser.add_argument(
+        "--no-composed",
+        action="store_true",
+        help="skip the persona+task compositions (a larger set in the same time)",
     )
     ns = parser.parse_args()
     extra = dict(item.split("=", 1) for item in ns.extra)

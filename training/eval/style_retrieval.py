@@ -260,7 +260,8 @@ def burrows_delta(references: dict[str, str], tests: dict[str, str]) -> dict[str
     test.tokenise(tokenise_remove_pronouns_en)
     frame = calculate_burrows_delta(train, test, vocab_size=50)  # rows: reference authors, columns: tests
     return {
-        str(col).split(" - ")[0]: {str(idx): float(frame.loc[idx, col]) for idx in frame.index} for col in frame.columns
+        str(col).split(" - ")[0]: {str(idx): float(frame.loc[idx, col]) for idx in frame.index}
+        for col in frame.columns
     }
 
 
@@ -355,36 +356,61 @@ def style_table(loaded, writers, memories, n_prompts: int, k: int, budget: int) 
 # ---------------------------------------------------------------- keystroke savings
 
 
-def keystroke_table(loaded, writers, memories, n_sentences: int, k: int, budget: int) -> dict:
+def keystroke_items(writer: Writer, n_sentences: int, seed: int = 3) -> list[tuple[str, str]]:
+    """(previous held-out paragraph + the sentence's predecessors, a sentence of 6-25 words), shuffled."""
     from training.data import tasks
+
+    pool = []
+    for i, p in enumerate(writer.heldout[1:], start=1):
+        sents = tasks.sentences(p)
+        for j, s in enumerate(sents):
+            if 6 <= len(s.split()) <= 25 and '"' not in s:
+                pool.append((writer.heldout[i - 1] + "\n\n" + "".join(x + " " for x in sents[:j]), s))
+    random.Random(seed).shuffle(pool)
+    return pool[:n_sentences]
+
+
+def keystroke_table(loaded, writers, memories, n_sentences: int, k: int, budget: int) -> dict:
+    """Ghost-text replay per writer, style off then on (the exemplars fixed per sentence, as the
+    engine's per-paragraph cache keeps them); the gain over all writers with a 95% paired bootstrap."""
     from training.eval.adapters import autocomplete_metrics, savings_gain
 
     count = _counter(loaded.tokenizer)
-    items, prefix_for = [], {}
-    rng = random.Random(3)
+    rows, keys_off, keys_on, chars = {}, [], [], []
     for name, writer in writers.items():
-        pool = []
-        for i, p in enumerate(writer.heldout[1:], start=1):
-            sents = tasks.sentences(p)
-            for j, s in enumerate(sents):
-                if 6 <= len(s.split()) <= 25 and '"' not in s:
-                    before = writer.heldout[i - 1] + "\n\n" + "".join(x + " " for x in sents[:j])
-                    pool.append((before, s))
-        rng.shuffle(pool)
-        for before, s in pool[:n_sentences]:
-            exs = retrieve(memories[name], before, f"ks/{name}/{len(items)}", k, budget, count)
-            prefix_for[before] = prompts.with_exemplars(exs, "")
-            items.append((before, s))
-    off = autocomplete_metrics(loaded, items)
-    on = autocomplete_metrics(loaded, items, prefix_for=lambda before: prefix_for.get(before, ""))
-    chars = [len(s) for _, s in items]
+        started = time.monotonic()
+        items = keystroke_items(writer, n_sentences)
+        lead = {
+            before: prompts.with_exemplars(
+                retrieve(memories[name], before, f"ks/{name}/{i}", k, budget, count), ""
+            )
+            for i, (before, _) in enumerate(items)
+        }
+        off = autocomplete_metrics(loaded, items)
+        on = autocomplete_metrics(loaded, items, prefix_for=lambda before, lead=lead: lead[before])
+        n_chars = [len(s) for _, s in items]
+        rows[name] = {
+            "sentences": len(items),
+            "word_ends": off["word_ends"],
+            "styled_sentences": sum(1 for t in lead.values() if t),
+            "savings_off": off["keystroke_savings"],
+            "savings_on": on["keystroke_savings"],
+            "next_word_off": off["next_word_accuracy"],
+            "next_word_on": on["next_word_accuracy"],
+            "gain": savings_gain(off["keys_per_sentence"], on["keys_per_sentence"], n_chars, level=0.95),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        keys_off += off["keys_per_sentence"]
+        keys_on += on["keys_per_sentence"]
+        chars += n_chars
+        print(f"keystrokes {name}: {rows[name]}", flush=True)
+    total = sum(chars)
     return {
-        "sentences": len(items),
-        "savings_off": off["keystroke_savings"],
-        "savings_on": on["keystroke_savings"],
-        "next_word_off": off["next_word_accuracy"],
-        "next_word_on": on["next_word_accuracy"],
-        "gain": savings_gain(off["keys_per_sentence"], on["keys_per_sentence"], chars),
+        "rows": rows,
+        "sentences": len(chars),
+        "savings_off": round(1 - sum(keys_off) / total, 4),
+        "savings_on": round(1 - sum(keys_on) / total, 4),
+        "gain": savings_gain(keys_off, keys_on, chars, level=0.95),
     }
 
 
@@ -418,6 +444,27 @@ def style_markdown(rows: dict) -> str:
             f"{'yes' if r['closest_is_own_on'] else 'no'} | {r['classifier_acc_off']:.2f} / "
             f"{r['classifier_acc_on']:.2f} | {r['copied_8gram_share']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+def keystroke_markdown(ks: dict) -> str:
+    lines = [
+        "| held-out writer | sentences (word ends) | savings off | savings on | on - off [95% paired bootstrap] "
+        "| next word off / on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in ks["rows"].items():
+        g = r["gain"]
+        lines.append(
+            f"| {name} | {r['sentences']} ({r['word_ends']}) | {r['savings_off']:.4f} | {r['savings_on']:.4f} | "
+            f"{g['gain']:+.4f} [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}] | "
+            f"{r['next_word_off']:.3f} / {r['next_word_on']:.3f} |"
+        )
+    g = ks["gain"]
+    lines.append(
+        f"| **all** | {ks['sentences']} | {ks['savings_off']:.4f} | {ks['savings_on']:.4f} | "
+        f"**{g['gain']:+.4f}** [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}] | |"
+    )
     return "\n".join(lines)
 
 
@@ -485,6 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nll-only", action="store_true")
     parser.add_argument("--skip-nll", action="store_true", help="only the generation and keystroke parts")
     parser.add_argument("--skip-keys", action="store_true", help="no keystroke replay")
+    parser.add_argument("--skip-style", action="store_true", help="no generation (Delta, classifier)")
     parser.add_argument("--score", nargs="*", default=None, help="score the NLL of these writers only")
     parser.add_argument("--n-generate", type=int, default=8, help="prompts per writer for Delta/classifier")
     parser.add_argument("--n-sentences", type=int, default=8, help="sentences per writer for keystrokes")
@@ -506,39 +554,39 @@ def main(argv: list[str] | None = None) -> None:
             soft_fn = None
             if args.soft:
                 soft_fn, result["projector"] = soft_tokens_fn(loaded, writers)
-            result["nll"] = {} if args.skip_nll else nll_table(
-                loaded,
-                writers,
-                memories,
-                args.per_writer,
-                args.k,
-                args.budget,
-                prompts.EXEMPLAR_FORMAT,
-                prompts.EXEMPLAR_NEAREST_LAST,
-                soft_fn,
-                score=args.score,
+            result["nll"] = (
+                {}
+                if args.skip_nll
+                else nll_table(
+                    loaded,
+                    writers,
+                    memories,
+                    args.per_writer,
+                    args.k,
+                    args.budget,
+                    prompts.EXEMPLAR_FORMAT,
+                    prompts.EXEMPLAR_NEAREST_LAST,
+                    soft_fn,
+                    score=args.score,
+                )
             )
             _dump(args.json, result)
             if result["nll"]:
                 print(
                     f"\nmean NLL of held-out continuations (nats/token, {args.base}):\n{nll_markdown(result['nll'])}"
                 )
-            if not args.nll_only:
+            if not args.nll_only and not args.skip_style:
                 style = style_table(loaded, writers, memories, args.n_generate, args.k, args.budget)
                 result["style"] = style
                 _dump(args.json, result)
                 print(
                     f"\nBurrows' Delta / classifier of generated continuations:\n{style_markdown(style['rows'])}"
                 )
-                if args.skip_keys:
-                    return _finish(result, started, args.json)
+            if not args.nll_only and not args.skip_keys:
                 ks = keystroke_table(loaded, writers, memories, args.n_sentences, args.k, args.budget)
                 result["keystrokes"] = ks
-                print(
-                    f"\nkeystroke savings on {ks['sentences']} sentences: off {ks['savings_off']:.4f}, "
-                    f"on {ks['savings_on']:.4f}, gain {ks['gain']['gain']:+.4f} (90% CI {ks['gain']['ci90']}); "
-                    f"next-word accuracy off {ks['next_word_off']:.4f}, on {ks['next_word_on']:.4f}"
-                )
+                _dump(args.json, result)
+                print(f"\nghost-text keystroke savings, style off vs on:\n{keystroke_markdown(ks)}")
         for m in memories.values():
             m.close()
     _finish(result, started, args.json)
