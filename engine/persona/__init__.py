@@ -38,12 +38,14 @@ from engine.persona.exemplars import (
     StyleContext,
     StyleRequest,
     TokenCounter,
+    cosine_scores,
     excluded_texts,
     fit_budget,
     is_excluded,
     mmr_order,
     paragraph_key,
     script_name,
+    search_matrix,
     top_candidates,
 )
 from engine.persona.indexer import IndexReport, PersonaIndexer, ProgressFn
@@ -85,7 +87,7 @@ class StyleMemory:
         self.assets_root = assets_root
         self.encoder = encoder or default_encoder()
         self.indexer = PersonaIndexer(self.store, self.encoder)
-        self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (revision, ids, vectors)
+        self._vectors: tuple[int, np.ndarray, np.ndarray] | None = None  # (revision, ids, float16 vectors)
         self._projectors: dict[str, PersonaProjector] = {}
         self._lock = threading.Lock()
         self._exemplar_cache = ExemplarCache()
@@ -165,7 +167,7 @@ class StyleMemory:
             revision = self.store.revision
             if self._vectors is None or self._vectors[0] != revision:
                 ids, vectors = self.store.all_embeddings(self.encoder.dim)
-                self._vectors = (revision, ids, vectors)
+                self._vectors = (revision, ids, search_matrix(vectors))
             return self._vectors[1], self._vectors[2]
 
     def exemplars(
@@ -197,7 +199,9 @@ class StyleMemory:
         if cached is not None:
             self.last_retrieval = RetrievalStats(cached=True)
             return cached
-        found = self._search(text_before_cursor, request, ids, vectors, budget_tokens, k, count_tokens, threshold)
+        found = self._search(
+            text_before_cursor, request, ids, vectors, budget_tokens, k, count_tokens, threshold
+        )
         with self._lock:
             self._exemplar_cache.put(key, found)
         return found
@@ -234,7 +238,7 @@ class StyleMemory:
         """Exemplars (MMR order, up to ``2k`` for the budget to choose from), or a StyleContext saying why none."""
         stats = stats or RetrievalStats()
         started = time.perf_counter()
-        scores = vectors @ query  # [n] cosines: one BLAS matmul over the whole memory
+        scores = cosine_scores(vectors, query)  # [n] cosines: one pass over the whole memory
         wanted = max(1, k) * CANDIDATES_PER_PICK
         top = top_candidates(scores, wanted + 8, -1.0)  # a few extra: some may be excluded below
         stats.search_seconds = time.perf_counter() - started
@@ -298,9 +302,9 @@ class StyleMemory:
             return None
         words = context_text.split()[-QUERY_WORDS:]
         if aggregation == "mean" or not words:
-            return mean_persona(vectors), []
+            return mean_persona(vectors.astype(np.float32)), []
         query = torch.from_numpy(self.encoder.encode([" ".join(words)])[0])
-        history = torch.from_numpy(vectors)
+        history = torch.from_numpy(vectors).float()
         persona = attention_persona(query, history, top_k=top_k, temperature=temperature)
         top = torch.topk(history @ query, min(3, len(ids))).indices.tolist()
         return persona, [int(ids[i]) for i in top]

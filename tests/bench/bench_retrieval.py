@@ -5,8 +5,10 @@ paragraphs with their MiniLM vectors, repeated with small noise added to the vec
 100,000 real paragraphs would take over 15 min on one core). Queries are real held-out sentences,
 encoded with MiniLM. Measured in the same run:
 
-    search          StyleMemory.search_vector: one float32 matmul over the matrix, top candidates,
+    search          StyleMemory.search_vector: one pass over the float16 matrix, top candidates,
                     SQLite fetch of their texts, exclusion, MMR   (the per-request cost, query given)
+    search float32  the same over a float32 copy of the matrix (the search before the float16 matrix),
+                    interleaved with the float16 one so both see the same load
     exemplars       StyleMemory.exemplars uncached: + MiniLM query encoding and the token budget
     cached          StyleMemory.exemplars again in the same paragraph (the path of every keystroke)
     reference       the same cosine scores by a per-row loop (np.dot per paragraph) + full sort
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -36,6 +39,11 @@ def p50(xs: list[float]) -> float:
 
 def p95(xs: list[float]) -> float:
     return sorted(xs)[int(0.95 * (len(xs) - 1))] * 1000
+
+
+def picked(found) -> list[str] | str:
+    """The exemplar paragraphs a search chose (which noisy copy aside: copies tie within 1e-3), or why none."""
+    return [re.sub(r" \(\d+\)$", "", e.text) for e in found] if isinstance(found, list) else found.reason
 
 
 def main() -> None:
@@ -70,19 +78,28 @@ def main() -> None:
         t1 = time.perf_counter()
         ids, matrix = memory._memory_vectors()
         t2 = time.perf_counter()
+        matrix32 = matrix.astype(np.float32)
         qvecs = memory.encoder.encode(queries)
-        search, reference, uncached, cached, encode = [], [], [], [], []
-        search_cpu, uncached_cpu, reference_cpu = [], [], []
-        same = cached_hits = active = relevant = 0
+        search, search32, reference, uncached, cached, encode = [], [], [], [], [], []
+        search_cpu, search32_cpu, uncached_cpu, reference_cpu = [], [], [], []
+        same = same32 = cached_hits = active = relevant = 0
         for i, (q, qv) in enumerate(zip(queries, qvecs, strict=True)):
             stats = RetrievalStats()
             t, c = time.perf_counter(), time.process_time()
             found = memory.search_vector(qv, ids, matrix, q, StyleRequest(), 2, RELEVANCE_THRESHOLD, stats)
             search.append(time.perf_counter() - t)
             search_cpu.append(time.process_time() - c)
+            stats32 = RetrievalStats()
+            t, c = time.perf_counter(), time.process_time()
+            found32 = memory.search_vector(
+                qv, ids, matrix32, q, StyleRequest(), 2, RELEVANCE_THRESHOLD, stats32
+            )
+            search32.append(time.perf_counter() - t)
+            search32_cpu.append(time.process_time() - c)
+            same32 += int(picked(found) == picked(found32))
             if i < args.reference_queries:  # the per-row loop takes seconds: a few queries suffice
                 t, c = time.perf_counter(), time.process_time()
-                scores = [float(np.dot(row, qv)) for row in matrix]
+                scores = [float(np.dot(row, qv)) for row in matrix32]
                 order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:16]
                 reference.append(time.perf_counter() - t)
                 reference_cpu.append(time.process_time() - c)
@@ -102,7 +119,8 @@ def main() -> None:
 
     ref, ref_cpu = statistics.median(reference), statistics.median(reference_cpu)
     print(
-        f"# exemplar retrieval, {args.paragraphs:,} paragraphs x {matrix.shape[1]} float32, {len(queries)} queries"
+        f"# exemplar retrieval, {args.paragraphs:,} paragraphs x {matrix.shape[1]} {matrix.dtype}, "
+        f"{len(queries)} queries, {torch.get_num_threads()} torch thread(s)"
     )
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
@@ -113,7 +131,8 @@ def main() -> None:
     print("| step | wall p50 ms | wall p95 ms | CPU p50 ms | CPU ratio vs reference (p50) |")
     print("|---|---|---|---|---|")
     for name, xs, cpu in (
-        ("search (matmul + top + SQLite texts + MMR)", search, search_cpu),
+        ("search (float16 matrix + top + SQLite texts + MMR)", search, search_cpu),
+        ("search, float32 matrix (before)", search32, search32_cpu),
         ("exemplars, uncached (+ MiniLM query, budget)", uncached, uncached_cpu),
         ("  of which MiniLM query encoding (wall)", encode, None),
         ("exemplars, cached (same paragraph)", cached, None),
@@ -126,7 +145,8 @@ def main() -> None:
         )
         print(f"| {name} | {p50(xs):.2f} | {p95(xs):.2f} | {cells} |")
     print(
-        f"top-1 agrees with the reference: {same}/{len(reference)}; queries with exemplars above the threshold: "
+        f"top-1 agrees with the reference: {same}/{len(reference)}; float16 and float32 pick the same "
+        f"paragraphs: {same32}/{len(queries)}; queries with exemplars above the threshold: "
         f"{relevant}/{len(queries)} (search), {active}/{len(queries)} (exemplars); second call in the same "
         f"paragraph served from the cache: {cached_hits}/{len(queries)}"
     )

@@ -14,9 +14,11 @@ from engine.persona import StyleMemory, StyleRequest
 from engine.persona.exemplars import (
     Exemplar,
     StyleContext,
+    cosine_scores,
     fit_budget,
     mmr_order,
     paragraph_key,
+    search_matrix,
     top_candidates,
 )
 
@@ -69,6 +71,24 @@ def test_mmr_prefers_a_different_paragraph_over_a_near_duplicate():
     assert order == [0, 2]  # the near-copy of the first is dropped, not just ranked last
 
 
+def test_the_float16_search_matrix_ranks_as_float32_up_to_near_ties():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((20, 384))  # clustered like real paragraphs: many close scores
+    vectors = centres[rng.integers(0, 20, 5000)] + 0.5 * rng.standard_normal((5000, 384))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    matrix = search_matrix(vectors)
+    assert matrix.dtype == np.float16 and matrix.flags.c_contiguous and matrix.nbytes == vectors.nbytes // 2
+    for query in vectors[:5] + 0.3 * rng.standard_normal((5, 384)).astype(np.float32):
+        query = query / np.linalg.norm(query)
+        exact, fast = vectors @ query, cosine_scores(matrix, query)
+        assert fast.dtype == np.float32 and np.abs(fast - exact).max() < 1e-3
+        picked, best = top_candidates(fast, 16, -1.0), top_candidates(exact, 16, -1.0)
+        # Only near-ties may swap: whatever float16 picks or orders differently is within 2e-3 of float32's.
+        assert exact[picked].min() >= exact[best].min() - 2e-3
+        assert np.all(np.diff(exact[picked]) <= 2e-3)
+        assert len(set(picked) & set(best)) >= 14
+
+
 def test_fit_budget_keeps_order_skips_what_overflows_and_stops_at_k():
     picks = [Exemplar("a " * 50, "x", 0.9), Exemplar("b " * 200, "x", 0.8), Exemplar("c " * 30, "x", 0.7)]
     count = lambda text: len(text.split())  # noqa: E731
@@ -115,6 +135,18 @@ def test_exemplars_are_the_writers_relevant_paragraphs_with_their_source(filled)
     assert all(s >= 0.15 for s in scores)
 
 
+def test_search_over_the_float16_matrix_picks_what_float32_picks(filled):
+    memory, _ = filled
+    ids, matrix = memory._memory_vectors()
+    assert matrix.dtype == np.float16
+    text = "This spring the tulips in the front border came up, and the roses by the pond"
+    query = memory.encoder.encode([text])[0]
+    fast = memory.search_vector(query, ids, matrix, text, StyleRequest(), 2, 0.15)
+    exact = memory.search_vector(query, ids, matrix.astype(np.float32), text, StyleRequest(), 2, 0.15)
+    assert [e.text for e in fast] == [e.text for e in exact] and len(fast) >= 2
+    assert [e.score for e in fast] == pytest.approx([e.score for e in exact], abs=1e-3)
+
+
 def test_budget_limits_the_exemplars(filled):
     memory, _ = filled
     found = memory.exemplars("The garden in spring, with roses and the pond", k=3, budget_tokens=60)
@@ -149,7 +181,9 @@ def test_choice_is_cached_per_paragraph_and_dropped_when_the_memory_changes(fill
 def test_gate_empty_paused_unrelated_and_other_language(memory, tmp_path):
     assert memory.exemplars("Anything at all").reason == "style memory empty"
     memory.add_folder(write(tmp_path / "ru", "сад.txt", RUSSIAN).parent)
-    found = memory.exemplars("The quarterly report shows the revenue of the company went up.", StyleRequest("en"))
+    found = memory.exemplars(
+        "The quarterly report shows the revenue of the company went up.", StyleRequest("en")
+    )
     assert not found.active and found.reason == "the style memory is in another language"
     assert found.describe().startswith("Style: off (")
     memory.pause()
