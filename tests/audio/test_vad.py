@@ -35,7 +35,12 @@ def test_two_sentences_separated_by_a_pause_are_two_utterances(speech):
 def test_silence_white_noise_and_a_click_make_no_utterance():
     click = np.zeros(SAMPLE_RATE, np.float32)
     click[8000:8100] = 0.8
-    for audio in (np.zeros(3 * SAMPLE_RATE, np.float32), white_noise(3.0, 0.05), white_noise(3.0, 0.3, seed=1), click):
+    for audio in (
+        np.zeros(3 * SAMPLE_RATE, np.float32),
+        white_noise(3.0, 0.05),
+        white_noise(3.0, 0.3, seed=1),
+        click,
+    ):
         seg = UtteranceSegmenter(config=SegmenterConfig())
         assert seg.feed(audio) + seg.flush() == []
 
@@ -50,3 +55,19 @@ def test_white_noise_through_the_virtual_mic_makes_no_utterance(virtual_mic):
         audio, _ = cap.buffer.read_since(pos)
     assert np.sqrt(np.mean(audio**2)) > 0.03  # the noise really arrived
     assert seg.feed(audio) + seg.flush() == []
+
+
+def test_sure_silence_ends_an_utterance_after_300_ms_and_noise_after_it_keeps_the_700_ms_wait(speech):
+    clip = speech("It was a bright cold day in April.")
+
+    def end_wait(audio: np.ndarray, config: SegmenterConfig | None = None) -> float:
+        (utt,) = UtteranceSegmenter(config=config).feed(audio)
+        return (utt.detected_at_sample - utt.end_sample) / SAMPLE_RATE
+
+    assert 0.3 <= end_wait(with_silence(clip, 0.3, 1.0)) < 0.4
+    assert (
+        end_wait(with_silence(clip, 0.3, 1.0), SegmenterConfig(sure_end_silence_ms=0)) >= 0.7
+    )  # the old rule
+    voiced = clip[: np.nonzero(np.abs(clip) > 0.01)[0][-1] + 1]  # espeak-ng pads its own silence
+    noisy_tail = np.concatenate([with_silence(voiced, 0.3, 0.0), white_noise(1.5, 0.02)])
+    assert end_wait(noisy_tail) >= 0.7  # loud but not speech: not sure, so the long wait
