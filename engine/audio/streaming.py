@@ -89,6 +89,10 @@ class LocalAgreement:
 @dataclass(frozen=True)
 class StreamingConfig:
     interval_s: float = 1.0  # decode again after this much new audio (docs/voice.md, "Streaming")
+    # ...and after at least (last decode's seconds / busy_share) of it: on a slow or loaded CPU the
+    # periodic decodes take at most this share of the time, so that the voice loop is usually free
+    # when speech ends (a periodic decode running then delays the final text by its remaining time).
+    busy_share: float = 0.5
     pause_ms: int = 64  # speech paused this long: decode now (this hypothesis may be the final text)
     # Cut at a committed pause only once the buffer is this long: a cut costs accuracy (Moonshine has no
     # prompt, so the audio after a cut is decoded without its left context: a 5 s sentence cut at its
@@ -152,7 +156,8 @@ class StreamingTranscriber:
             return None
         decoded_end = self._last.end if self._last else 0
         paused = len(audio) - speech_end >= cfg.pause_ms * SAMPLE_RATE // 1000
-        due = len(audio) - decoded_end >= cfg.interval_s * SAMPLE_RATE
+        last_cost = self._last.transcript.seconds if self._last else 0.0
+        due = len(audio) - decoded_end >= max(cfg.interval_s, last_cost / cfg.busy_share) * SAMPLE_RATE
         if not due and not (paused and decoded_end < speech_end):
             return None
         if len(audio) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:

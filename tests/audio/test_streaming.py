@@ -48,8 +48,9 @@ def test_dropping_a_cut_prefix_keeps_agreeing_on_the_rest():
 class Scripted:
     """Hand-made hypotheses: the words heard in the first ``n`` seconds of the buffer."""
 
-    def __init__(self, script: list[tuple[float, str]]) -> None:
+    def __init__(self, script: list[tuple[float, str]], seconds: float = 0.01) -> None:
         self.script = script
+        self.seconds = seconds  # what each decode reports it cost
         self.calls: list[int] = []  # buffer lengths decoded
 
     def __call__(self, audio: np.ndarray) -> Transcript:
@@ -58,7 +59,7 @@ class Scripted:
         for seconds, words in self.script:
             if len(audio) >= seconds * SECOND:
                 text = words
-        return Transcript(text, 0.0, -0.2, len(audio) / SECOND, 0.01)
+        return Transcript(text, 0.0, -0.2, len(audio) / SECOND, self.seconds)
 
 
 def grow(stream: StreamingTranscriber, total_s: float, speech_end_s: float, step_s: float = 0.1):
@@ -82,6 +83,14 @@ def test_the_decode_at_the_pause_is_the_final_text_and_nothing_is_decoded_at_the
     assert final.text == "it is a truth universally"
     assert len(decode.calls) == calls  # the pause decode covered the end of speech
     assert final.seconds == 0.0
+
+
+def test_on_a_slow_cpu_periodic_decodes_take_at_most_half_the_time_but_a_pause_decodes_at_once():
+    decode = Scripted([(0.5, "slow words")], seconds=1.5)  # each decode costs 1.5 s
+    stream = StreamingTranscriber(decode, StreamingConfig(interval_s=1.0, busy_share=0.5))
+    grow(stream, 7.0, speech_end_s=6.5)
+    lengths = [round(n / SECOND, 1) for n in decode.calls]
+    assert lengths == [1.0, 4.0, 6.6]  # every 3 s of audio (1.5 s / 0.5), then the pause at 6.5 s
 
 
 def test_at_a_pause_whose_words_are_committed_a_long_buffer_is_cut_and_the_end_decodes_only_the_tail():

@@ -103,6 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--interval", type=float, default=StreamingConfig().interval_s)
+    ap.add_argument("--busy-share", type=float, default=StreamingConfig().busy_share)
     ap.add_argument("--recognizer", default="", help="'' = the app's default (Moonshine base)")
     args = ap.parse_args()
     if missing_binaries():
@@ -113,7 +114,7 @@ def main() -> None:
     mic = VirtualMic().start()
     recognizer = load_recognizer(args.recognizer or None, cpu_threads=1)
     sentences = held_out_sentences(args.n)
-    streaming = StreamingConfig(interval_s=args.interval)
+    streaming = StreamingConfig(interval_s=args.interval, busy_share=args.busy_share)
     load_before = os.getloadavg()
     t0 = time.time()
     rows = {"streaming": [], "batch": []}
@@ -137,7 +138,8 @@ def main() -> None:
     s, b = summary(rows["streaming"]), summary(rows["batch"])
     print(
         f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"recognizer {getattr(recognizer, 'name', '?')}, 1 thread, re-decode interval {args.interval} s, "
+        f"recognizer {recognizer.name}, 1 thread, re-decode interval {args.interval} s, "
+        f"busy share {args.busy_share}, "
         f"load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
         f"bench time {time.time() - t0:.0f} s\n"
     )
