@@ -64,9 +64,12 @@ def generate(limit: int, n: int, out: Path, reverse: bool = False) -> None:
             continue
         raw = sorted(takes.candidates, key=lambda c: MIN_P_ORDER.index(c.min_p))
         row = {
-            "text": unit["text"], "split": unit["split"], "source": unit["source"],
+            "text": unit["text"],
+            "split": unit["split"],
+            "source": unit["source"],
             "takes": [{"text": c.text, "min_p": c.min_p, "seconds": round(c.seconds, 2)} for c in raw],
-            "backend": engine.backend.name, "seconds": round(time.perf_counter() - started, 2),
+            "backend": engine.backend.name,
+            "seconds": round(time.perf_counter() - started, 2),
         }
         with out.open("a") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -94,7 +97,7 @@ def _rate(k: int, n: int) -> str:
 
 
 def report(path: Path, verbose: bool = False) -> None:
-    from engine.quality.best_of_n import Candidate, rank
+    from engine.quality.best_of_n import Candidate, default_scorer, rank
     from engine.quality.guard import MeaningGuard
 
     rows, seen = [], set()
@@ -106,20 +109,37 @@ def report(path: Path, verbose: bool = False) -> None:
                 rows.append(row)
     labels = _labels()
     guard = MeaningGuard()
+    # The engine's own scorer (the WQRM when installed), so "shown first" is what the dialog shows.
+    scorer = default_scorer()
+    print(f"takes ranked by {scorer.name}")
     stats: dict[str, dict[str, int]] = {}
     pr = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     for row in rows:
         src = row["text"]
         texts = [t["text"] for t in row["takes"]]
         verdicts = guard.check_many(src, texts)
-        scores = [v.similarity for v in verdicts]
+        scores = scorer.score(src, texts)
         cands = [
             Candidate(t, t_["min_p"], 0, t_["seconds"], v, s)
             for t, t_, v, s in zip(texts, row["takes"], verdicts, scores, strict=True)
         ]
         shown = rank(cands)[0]
-        s = stats.setdefault(row["split"], dict.fromkeys(
-            ("units", "base_flag", "base_lab", "base_bad", "best_lab", "best_bad", "best_silent", "warned"), 0))
+        s = stats.setdefault(
+            row["split"],
+            dict.fromkeys(
+                (
+                    "units",
+                    "base_flag",
+                    "base_lab",
+                    "base_bad",
+                    "best_lab",
+                    "best_bad",
+                    "best_silent",
+                    "warned",
+                ),
+                0,
+            ),
+        )
         s["units"] += 1
         s["base_flag"] += not verdicts[0].ok
         s["warned"] += shown.demoted
@@ -141,22 +161,40 @@ def report(path: Path, verbose: bool = False) -> None:
             pr["tp" if bad and flagged else "fp" if flagged else "fn" if bad else "tn"] += 1
             if verbose:
                 print(f"{label['label']:6} {'FLAG' if flagged else 'pass':4} {text[:90]!r} {verdict.reasons}")
-    print("| split | units | single sample (take 0): broken, hand labels | single sample: flagged by the guard "
-          "| best-of-n shown first: broken | ... of which shown with no warning | shown first with the "
-          "'no take is sure' warning |")
+    print(
+        "| split | units | single sample (take 0): broken, hand labels | single sample: flagged by the guard "
+        "| best-of-n shown first: broken | ... of which shown with no warning | shown first with the "
+        "'no take is sure' warning |"
+    )
     print("|---|---|---|---|---|---|---|")
     for split, s in sorted(stats.items()):
-        print(f"| {split} | {s['units']} | {_rate(s['base_bad'], s['base_lab'])} | {_rate(s['base_flag'], s['units'])} "
-              f"| {_rate(s['best_bad'], s['best_lab'])} | {_rate(s['best_silent'], s['best_lab'])} "
-              f"| {_rate(s['warned'], s['units'])} |")
+        print(
+            f"| {split} | {s['units']} | {_rate(s['base_bad'], s['base_lab'])} | {_rate(s['base_flag'], s['units'])} "
+            f"| {_rate(s['best_bad'], s['best_lab'])} | {_rate(s['best_silent'], s['best_lab'])} "
+            f"| {_rate(s['warned'], s['units'])} |"
+        )
     precision = pr["tp"] / max(1, pr["tp"] + pr["fp"])
     recall = pr["tp"] / max(1, pr["tp"] + pr["fn"])
-    print(f"\nguard on {sum(pr.values())} hand-labelled takes: precision {precision:.2f}, recall {recall:.2f} ({pr})")
+    print(
+        f"\nguard on {sum(pr.values())} hand-labelled takes: precision {precision:.2f}, recall {recall:.2f} ({pr})"
+    )
 
 
-_AUX = re.compile(r"\b(was|were|is|are|had|has|have|could|would|should|will|can|did|does|do|might|must)\b(?! not)")
-_NUM_WORDS = {"two": "three", "three": "four", "four": "five", "five": "six", "six": "seven", "ten": "twelve",
-              "twenty": "thirty", "hundred": "thousand", "thousand": "hundred", "first": "second"}
+_AUX = re.compile(
+    r"\b(was|were|is|are|had|has|have|could|would|should|will|can|did|does|do|might|must)\b(?! not)"
+)
+_NUM_WORDS = {
+    "two": "three",
+    "three": "four",
+    "four": "five",
+    "five": "six",
+    "six": "seven",
+    "ten": "twelve",
+    "twenty": "thirty",
+    "hundred": "thousand",
+    "thousand": "hundred",
+    "first": "second",
+}
 
 
 def perturbations(text: str) -> dict[str, str]:
@@ -164,20 +202,20 @@ def perturbations(text: str) -> dict[str, str]:
     out = {}
     neg = re.search(r"\b(not|never)\s+|n't\b", text)
     if neg:
-        out["negation removed"] = text[: neg.start()] + text[neg.end():]
+        out["negation removed"] = text[: neg.start()] + text[neg.end() :]
     elif _AUX.search(text):
         m = _AUX.search(text)
-        out["negation added"] = text[: m.end()] + " not" + text[m.end():]
+        out["negation added"] = text[: m.end()] + " not" + text[m.end() :]
     num = re.search(r"\b\d+\b", text)
     if num:
-        out["number changed"] = text[: num.start()] + str(int(num.group()) + 7) + text[num.end():]
+        out["number changed"] = text[: num.start()] + str(int(num.group()) + 7) + text[num.end() :]
     else:
         word = next((w for w in _NUM_WORDS if re.search(rf"\b{w}\b", text)), None)
         if word:
             out["number changed"] = re.sub(rf"\b{word}\b", _NUM_WORDS[word], text, count=1)
     name = re.search(r"(?<=[a-z,;] )([A-Z][a-z]{2,})\b", text)
     if name and name.group(1) not in {"Harriet", "I"}:
-        out["name changed"] = text[: name.start()] + "Harriet" + text[name.end():]
+        out["name changed"] = text[: name.start()] + "Harriet" + text[name.end() :]
     parts = text.rsplit(", ", 1)
     if len(parts) == 2 and len(parts[1].split()) >= 5 and len(parts[0].split()) >= 4:
         out["clause dropped"] = parts[0].rstrip(",;") + "."
@@ -207,7 +245,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate")
-    g.add_argument("--limit", type=int, default=70, help="units to run (about 40 s each on a loaded 2-core VM)")
+    g.add_argument(
+        "--limit", type=int, default=70, help="units to run (about 40 s each on a loaded 2-core VM)"
+    )
     g.add_argument("--n", type=int, default=3, help="takes per unit")
     g.add_argument("--out", type=Path, default=OUT)
     g.add_argument("--reverse", action="store_true", help="walk the units from the end (a second process)")
