@@ -80,7 +80,26 @@ def main(argv: list[str] | None = None) -> int:
         run_test_script(window)
 
     QTimer.singleShot(0, after_show)
-    return app.exec()
+    return leave(app.exec())
+
+
+def leave(code: int) -> int:
+    """Return the exit code, or exit at once while an ExecuTorch program is still being built.
+
+    The build runs on a daemon thread deep inside torch's C++ export; letting the interpreter
+    finalize under it aborts the process ("terminate called without an active exception", found by
+    tests/bench/bench_rss.py). By now the window has saved everything, and a half-built program has
+    no sidecar, so the cache rebuilds it next time: nothing is lost by skipping the finalization.
+    """
+    from engine.export.program_cache import exports_running
+
+    if exports_running():
+        logging.getLogger("killah.app").info("leaving while a program builds; it is rebuilt next time")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

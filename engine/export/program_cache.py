@@ -35,6 +35,14 @@ ProgressFn = Callable[[str, float], None]
 PTE_MAGIC = b"ET"  # flatbuffer file identifier "ET12"-style at bytes 4..8
 
 
+EXPORT_THREAD_PREFIX = "export-"
+
+
+def exports_running() -> bool:
+    """Whether a background build (``ensure_in_background``) is still running in this process."""
+    return any(t.name.startswith(EXPORT_THREAD_PREFIX) and t.is_alive() for t in threading.enumerate())
+
+
 def programs_dir() -> Path:
     path = paths.cache_dir() / "programs"
     path.mkdir(parents=True, exist_ok=True)
@@ -245,7 +253,7 @@ class ProgramCache:
             running = self._building.get(spec.key)
             if running is not None and running.is_alive():
                 return running
-            thread = threading.Thread(target=run, name=f"export-{spec.key}", daemon=True)
+            thread = threading.Thread(target=run, name=f"{EXPORT_THREAD_PREFIX}{spec.key}", daemon=True)
             self._building[spec.key] = thread
             thread.start()
             return thread

@@ -1,0 +1,167 @@
+"""The app's memory: RSS of the real window with the default model, its program and the style memory.
+
+    nice -n 10 .venv/bin/python tests/bench/bench_rss.py [--suggestions 10] [--program-wait-s 0]
+
+Each condition runs in its own process (a clean peak), in the same run:
+
+- ``editor``: the window with no model and no style memory (the reference row);
+- ``eager``: the embedded default model on eager PyTorch, the style memory holding 300 Emma
+  paragraphs, style on, ``--suggestions`` ghost texts shown;
+- ``default``: the app's default settings (INT8 ExecuTorch programs on). A program that is not
+  built yet is built in the background by the app itself (minutes, 2.4-3.8 GB while it builds);
+  ``--program-wait-s`` says how long to wait for it. The row names the backend that really served.
+
+RSS is /proc/self/status VmRSS after the flows, and VmHWM (the peak) over the whole process.
+Goal (issue 16): app RSS <= 1.5 GB with the default model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "bench")]
+CONDITIONS = ("editor", "eager", "default")
+TYPED = (
+    "She had always believed that the letter would come in the spring, and when it",
+    "The house stood at the end of a long lane, and nobody in the village could",
+    "It was a truth that he had never quite admitted to himself, that the",
+)
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _wait(app, predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def run_condition(name: str, suggestions: int, program_wait_s: float) -> dict:
+    """One condition in this process; returns what it measured."""
+    from bench_autocomplete import fill_style_memory
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.prompter import ScriptedPrompter
+    from app.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    with_model = name != "editor"
+    window = MainWindow(
+        settings=Settings(fast_programs=name == "default"),
+        prompter=ScriptedPrompter(),
+        load_model=with_model,
+        style_memory=with_model,
+    )
+    window.show()
+    shown: list[str] = []
+    window.editor.ghostShown.connect(lambda ghost: shown.append(ghost) if ghost.strip() else None)
+    backend = "none"
+    if with_model:
+        if not _wait(app, lambda: window.client.ready, 600):
+            raise RuntimeError("the model did not load in 10 minutes")
+        fill_style_memory(window)
+        window.set_persona(True)
+        for i in range(suggestions):
+            before = len(shown)
+            window.editor.setPlainText(TYPED[i % len(TYPED)])
+            window.editor.moveCursor(window.editor.textCursor().MoveOperation.End)
+            QTest.keyClick(window.editor, " ", Qt.NoModifier)
+            _wait(app, lambda b=before: len(shown) > b, 60)
+        engine = window.client.worker.engine
+        if name == "default" and program_wait_s > 0:
+            _wait(app, lambda: engine.backend.name != "eager", program_wait_s)
+        backend = engine.backend.name
+    result = {
+        "condition": name,
+        "backend": backend,
+        "ghosts": len(shown),
+        "rss_mb": _status_mb("VmRSS"),
+        "peak_mb": _status_mb("VmHWM"),
+    }
+    window.shutdown()
+    window.editor.document().setModified(False)
+    window.close()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suggestions", type=int, default=10)
+    parser.add_argument("--program-wait-s", type=float, default=0.0)
+    parser.add_argument("--only", choices=CONDITIONS, help="(internal) run one condition, print JSON")
+    args = parser.parse_args()
+    if args.only:
+        from app.main import leave
+
+        print(json.dumps(run_condition(args.only, args.suggestions, args.program_wait_s)), flush=True)
+        return leave(0)  # the app's own exit: a program still building must not abort the process
+
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    env.setdefault("KILLAH_CACHE_DIR", str(REPO / ".data" / "cache"))  # shared converted models and programs
+    rows = []
+    for name in CONDITIONS:
+        env["KILLAH_HOME"] = tempfile.mkdtemp(prefix=f"killah-rss-{name}-")  # never the user's data
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--only",
+                name,
+                "--suggestions",
+                str(args.suggestions),
+                "--program-wait-s",
+                str(args.program_wait_s),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+        if out.returncode or not lines:
+            print(f"{name}: failed (exit {out.returncode})\n{out.stderr[-2000:]}")
+            return 1
+        rows.append(json.loads(lines[-1]))
+
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    reference = rows[0]["rss_mb"]
+    print(f"{'condition':<10}{'backend':<12}{'ghosts':>7}{'RSS MB':>9}{'peak MB':>9}{'RSS / editor':>14}")
+    for r in rows:
+        print(
+            f"{r['condition']:<10}{r['backend']:<12}{r['ghosts']:>7}{r['rss_mb']:>9.0f}{r['peak_mb']:>9.0f}"
+            f"{r['rss_mb'] / reference:>14.2f}"
+        )
+    worst = max(r["rss_mb"] for r in rows)
+    print(
+        f"\ngoal: app RSS <= 1536 MB with the default model: {'met' if worst <= 1536 else 'missed'} "
+        f"({worst:.0f} MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
