@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.audio import SAMPLE_RATE
 from engine.audio.recognizer import Transcript
-from engine.audio.vad import WINDOW, rms
+from engine.audio.vad import KEEP_TAIL_MS, WINDOW, rms
 
 
 def _norm(word: str) -> str:
@@ -162,7 +162,7 @@ class StreamingTranscriber:
             return None
         if len(audio) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:
             self._force_cut(audio)
-        words = self._decode_buffer(audio)
+        words = self._decode_buffer(_as_utterance_end(audio, speech_end) if paused else audio)
         self.agreement.insert(words)
         if paused and words:
             self._pauses.append(_PauseCut((speech_end + len(audio)) // 2, words))
@@ -176,6 +176,7 @@ class StreamingTranscriber:
         )
 
     def _decode_buffer(self, audio: np.ndarray, end: int | None = None) -> list[str]:
+        """Decode ``audio[offset:end]``; ``_last.end`` records the utterance samples it covered."""
         end = len(audio) if end is None else end
         transcript = self.decode(audio[self.offset : end])
         self.decodes += 1
@@ -231,3 +232,14 @@ class StreamingTranscriber:
         result = Transcript(text, t.no_speech_prob, t.avg_logprob, len(audio) / SAMPLE_RATE, seconds, dropped)
         self.start()
         return result
+
+
+def _as_utterance_end(audio: np.ndarray, speech_end: int) -> np.ndarray:
+    """The audio as the segmenter will close it: speech plus KEEP_TAIL_MS of silence. Moonshine's
+    reading changes with ~100 ms more or less of trailing silence ("walked along" / "walk to long"), so
+    the pause decode, which may become the final text, sees the same length as the batch path; the
+    windows not yet heard are zeros (the VAD has called what came so far silence)."""
+    end = speech_end + KEEP_TAIL_MS * SAMPLE_RATE // 1000
+    if len(audio) >= end:
+        return audio[:end]
+    return np.concatenate([audio, np.zeros(end - len(audio), np.float32)])

@@ -28,6 +28,7 @@ _CONTEXT = 64  # Silero v6 looks at the previous 64 samples too
 # Silero's probability falls from ~0.8 to < 0.15 over about 3 windows after the last sound (measured on
 # espeak-ng speech): those windows do not count against a sure end of utterance.
 SURE_SILENCE_GRACE_WINDOWS = 3
+KEEP_TAIL_MS = 200  # silence kept after the last speech in an utterance's audio
 
 
 def rms(block: np.ndarray) -> float:
@@ -296,7 +297,7 @@ class UtteranceSegmenter:
         if speech_ms < self.cfg.min_speech_ms:
             return None
         audio = np.concatenate(act.chunks)
-        keep_tail = 200 * SAMPLE_RATE // 1000
+        keep_tail = KEEP_TAIL_MS * SAMPLE_RATE // 1000
         speech_end = act.last_speech_sample - act.start_sample
         audio = audio[: min(len(audio), speech_end + keep_tail)]
         return Utterance(
