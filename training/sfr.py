@@ -4,14 +4,19 @@ Seed: "Breaking the Chains of Cross-Style Collapse". Besides cross-entropy, the 
 continuation must carry enough of the continuation's *meaning* for a small head to transport noise
 to the continuation's sentence embedding (rectified flow / flow matching):
 
-    x1 = MiniLM(target continuation)  [B, 384]      x0 ~ N(0, I)      t ~ U(0, 1)
-    x_t = (1 - t) x0 + t x1                          v* = x1 - x0
+    x1 = √384 · MiniLM(target continuation)  [B, 384]      x0 ~ N(0, I)      t ~ U(0, 1)
+    x_t = (1 - t) x0 + t x1                                 v* = x1 - x0
     L_sfr = mean_b || v(x_t, t, h_b) - v* ||^2 / 384  (per-dimension mean squared error)
     L = L_ce + weight * L_sfr
 
 h is the final hidden state at the last prompt position (the one that predicts the first completion
-token), see ``prefix_state``. The head is dropped after training: the adapter saved by the recipe
-holds only peft's files, so inference and deployment cost nothing extra.
+token), see ``prefix_state``. x1 is the unit MiniLM vector scaled by √D, so that, like x0, it has
+variance ~1 per dimension (diffusion models normalise their data the same way): unscaled, the part
+of the velocity that depends on x1, the only part h can help predict, would be ~1/D = 0.3% of its
+variance, and the head could learn SFR's loss down to that floor without ever reading h.
+
+The head is dropped after training: the adapter saved by the recipe holds only peft's files, so
+inference and deployment cost nothing extra.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ def time_embedding(t: torch.Tensor, dim: int = TIME_DIM) -> torch.Tensor:
 class FlowHead(nn.Module):
     """v(x_t, t, h): an MLP on [x_t, time features, LayerNorm(h)] -> velocity [B, emb_dim].
 
-    h is normalised because the LM's final hidden states have a scale of their own (Gemma's are in
-    the hundreds before the final norm is applied inside the body; after it, order 1-10).
+    h goes through a LayerNorm so that the head's input scale does not depend on the base model's
+    hidden-state scale (x_t and the time features are order 1).
     """
 
     def __init__(self, hidden: int, emb_dim: int = EMB_DIM, width: int = 512) -> None:
@@ -71,8 +76,10 @@ def flow_matching_loss(
 def sfr_loss(
     head: FlowHead, h: torch.Tensor, x1: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The SFR loss with t ~ U(0, 1) and x0 ~ N(0, I) drawn from ``generator`` (one draw per example)."""
+    """The SFR loss for unit targets ``x1`` [B, D] (scaled here by √D) with t ~ U(0, 1) and
+    x0 ~ N(0, I) drawn from ``generator`` (one draw per example)."""
     batch, dim = x1.shape
+    x1 = x1.float() * math.sqrt(dim)
     # Drawn on the CPU (where the generator lives), then moved: the same draws on any device.
     t = torch.rand(batch, generator=generator).to(x1.device)
     x0 = torch.randn(batch, dim, generator=generator).to(x1.device)

@@ -1,6 +1,7 @@
 """Semantic Flow Regularization (training.sfr) on a tiny model: the loss by hand, weight 0 = plain SFT,
 gradients reach the LoRA through the prefix state, and the flow head never reaches the saved adapter."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -69,11 +70,11 @@ def test_the_loss_matches_a_hand_computation_for_a_fixed_t_and_x0():
     assert loss.item() == pytest.approx(2.5)
 
 
-def test_sfr_loss_draws_t_uniform_and_x0_gaussian_from_its_generator():
+def test_sfr_loss_scales_the_target_and_draws_t_and_x0_from_its_generator():
     head, h, x1 = FlowHead(hidden=8), torch.randn(4, 8), torch.randn(4, 384)
     drawn = torch.Generator().manual_seed(7)
     t, x0 = torch.rand(4, generator=drawn), torch.randn(4, 384, generator=drawn)
-    expected = flow_matching_loss(head, h, x1, t, x0)
+    expected = flow_matching_loss(head, h, x1 * math.sqrt(384), t, x0)  # unit targets scaled to var ~1
     assert sfr_loss(head, h, x1, torch.Generator().manual_seed(7)).item() == pytest.approx(expected.item())
     assert sfr_loss(head, h, x1, torch.Generator().manual_seed(8)).item() != pytest.approx(expected.item())
 
