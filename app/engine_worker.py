@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.refcount_guard import pin_singletons
 from engine.cancel import CancelToken
 from engine.errors import KillahError
 
@@ -251,6 +252,7 @@ class EngineClient(QObject):
         # The engine thread runs Python between torch calls; a 1 ms GIL switch interval
         # (default 5 ms) hands the GIL back to the UI thread sooner: measured stalls drop.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        pin_singletons()  # every emit costs True a reference in PySide6 6.12 (app/refcount_guard.py)
         self._thread = QThread()
         self._thread.setObjectName("killah-engine")
         self.worker = EngineWorker(engine)
