@@ -4,7 +4,7 @@
 
 Each held-out Austen sentence (espeak-ng, 4 voices) is played into a private PulseAudio virtual
 microphone and dictated into a real QPlainTextEdit (offscreen) by the app's DictationController, once
-per path, alternating which goes first:
+per path, rotating which goes first:
 
   streaming  the default: LocalAgreement-2 re-decodes every ``interval`` s of new audio, a decode as
              soon as speech pauses, 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
@@ -12,7 +12,9 @@ per path, alternating which goes first:
 
 Latency = the moment the editor's text changed - the moment the last speech sample arrived from the
 microphone (PortAudio's callback clock, engine/audio/capture.py). Prints a markdown table with the
-ratio streaming / batch, the load average before and after, and the WER of each path.
+ratio to the old batch path, the load average before and after, and the WER of each path. A third
+path, batch with the 300 ms sure-silence wait, separates what the shorter wait gives from what
+streaming gives.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from training.eval.speech import wer  # noqa: E402
 BATCH_SEGMENTER = SegmenterConfig(sure_end_silence_ms=0)  # the 700 ms wait of the old path
 
 
-def dictate_once(app, recognizer, audio: np.ndarray, mic, streaming: StreamingConfig | None) -> dict:
+def dictate_once(
+    app, recognizer, audio: np.ndarray, mic, streaming: StreamingConfig | None, segmenter: SegmenterConfig
+) -> dict:
     """One utterance through a fresh controller; the editor-change time vs the speech-end time."""
     from PySide6.QtWidgets import QPlainTextEdit
 
@@ -56,7 +60,7 @@ def dictate_once(app, recognizer, audio: np.ndarray, mic, streaming: StreamingCo
     ctl = DictationController(editor, recognizer=recognizer, probe=False, speak_back=False)
     listener = ctl._listener  # the bench picks the path; the app always streams
     listener.streaming = streaming
-    listener.segmenter_config = SegmenterConfig() if streaming else BATCH_SEGMENTER
+    listener.segmenter_config = segmenter
     finals, partials, changed = [], [], []
     listener_events = []
     ctl.final_text.connect(finals.append)
@@ -117,14 +121,21 @@ def main() -> None:
     streaming = StreamingConfig(interval_s=args.interval, busy_share=args.busy_share)
     load_before = os.getloadavg()
     t0 = time.time()
-    rows = {"streaming": [], "batch": []}
-    texts = {"streaming": [], "batch": []}
+    # path -> (streaming config, segmenter config); "batch, 300 ms" isolates the shorter end wait.
+    paths = {
+        "streaming": (streaming, SegmenterConfig()),
+        "batch (old)": (None, BATCH_SEGMENTER),
+        "batch, 300 ms sure wait": (None, SegmenterConfig()),
+    }
+    rows = {path: [] for path in paths}
+    texts = {path: [] for path in paths}
     try:
         for i, sentence in enumerate(sentences):
             audio = clip(sentence, i)
-            order = ["streaming", "batch"] if i % 2 == 0 else ["batch", "streaming"]
+            names = list(paths)
+            order = names[i % 3 :] + names[: i % 3]  # rotate which path goes first
             for path in order:
-                row = dictate_once(app, recognizer, audio, mic, streaming if path == "streaming" else None)
+                row = dictate_once(app, recognizer, audio, mic, *paths[path])
                 rows[path].append(row)
                 texts[path].append(row["text"])
                 print(
@@ -135,7 +146,8 @@ def main() -> None:
     finally:
         mic.stop()
     load_after = os.getloadavg()
-    s, b = summary(rows["streaming"]), summary(rows["batch"])
+    summaries = {path: summary(r) for path, r in rows.items()}
+    base = summaries["batch (old)"]
     print(
         f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores, "
         f"recognizer {recognizer.name}, 1 thread, re-decode interval {args.interval} s, "
@@ -144,17 +156,16 @@ def main() -> None:
         f"bench time {time.time() - t0:.0f} s\n"
     )
     print(
-        "| path | n | end of speech -> text in editor p50 | p90 | partials / utterance | "
-        "final without a decode | split utterances | WER |"
+        "| path | n | end of speech -> text in editor p50 | p90 | p50 / old batch's | p90 / old batch's | "
+        "partials / utterance | final without a decode | split utterances | WER |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in (("streaming", s), ("batch (old)", b)):
-        key = "streaming" if name == "streaming" else "batch"
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for path, r in summaries.items():
         print(
-            f"| {name} | {r['n']} | {r['p50'] * 1000:.0f} ms | {r['p90'] * 1000:.0f} ms | {r['partials']:.1f} | "
-            f"{r['no_decode_at_end']}/{r['n']} | {r['split']} | {wer(sentences, texts[key]):.3f} |"
+            f"| {path} | {r['n']} | {r['p50'] * 1000:.0f} ms | {r['p90'] * 1000:.0f} ms | "
+            f"{r['p50'] / base['p50']:.2f} | {r['p90'] / base['p90']:.2f} | {r['partials']:.1f} | "
+            f"{r['no_decode_at_end']}/{r['n']} | {r['split']} | {wer(sentences, texts[path]):.3f} |"
         )
-    print(f"| ratio streaming / batch | | {s['p50'] / b['p50']:.2f} | {s['p90'] / b['p90']:.2f} | | | | |")
 
 
 if __name__ == "__main__":
