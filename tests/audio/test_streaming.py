@@ -154,7 +154,7 @@ def test_real_speech_file_streams_partials_and_the_final_matches_the_batch_trans
     assert_streams_like_batch(audio, SENTENCE, recognizer)  # Whisper tiny.en
 
 
-@pytest.mark.slow  # Moonshine re-decodes the growing buffer: 60-90 s at load 7 on 2 cores
+# Moonshine re-decodes the growing buffer: 13 s at load 2, 60-90 s at load 7 on the 2-core VM.
 def test_real_speech_file_streams_with_the_default_recognizer_moonshine(speech, moonshine):
     audio = with_silence(speech(SENTENCE, voice="en-us", speed=150), 0.3, 1.0)
     assert_streams_like_batch(audio, SENTENCE, moonshine)
