@@ -1,6 +1,7 @@
 """How often does Rephrase break the meaning: one sample (today) vs best-of-n + guard (shown first)?
 
     python -m training.eval.meaning_guard generate --limit 70     # takes -> .data/meaning_guard/takes.jsonl
+    python -m training.eval.meaning_guard generate --backend executorch   # the cached INT8 program, ~10x faster
     python -m training.eval.meaning_guard report                  # rates, guard precision/recall
     python -m training.eval.meaning_guard report --takes training/data/meaning_guard_takes.jsonl  # the 11 units of 2026-11-26
     python -m training.eval.meaning_guard perturb                 # guard recall on rule-made faults (no LM)
@@ -38,7 +39,7 @@ def _seed(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
-def generate(limit: int, n: int, out: Path, reverse: bool = False) -> None:
+def generate(limit: int, n: int, out: Path, reverse: bool = False, backend: str = "eager") -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -52,7 +53,9 @@ def generate(limit: int, n: int, out: Path, reverse: bool = False) -> None:
     order = [*test[::-1], *dev[::-1]] if reverse else [*dev[:10], *test, *dev[10:]]
     order = order[:limit]
     todo = [u for u in order if u["text"] not in done]
-    engine = Engine()
+    # "executorch" uses the Rephrase composition's cached program (stays on eager if none is cached:
+    # each row records the backend that served it). Its takes differ from eager's (INT8 weights).
+    engine = Engine(backend=backend, threads=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{len(todo)} units to do ({len(done)} done), {n} takes each; {engine.adapter_status}", flush=True)
     for i, unit in enumerate(todo):
@@ -251,13 +254,14 @@ def main() -> None:
     g.add_argument("--n", type=int, default=3, help="takes per unit")
     g.add_argument("--out", type=Path, default=OUT)
     g.add_argument("--reverse", action="store_true", help="walk the units from the end (a second process)")
+    g.add_argument("--backend", default="eager", choices=["eager", "executorch"], help="what serves Rephrase")
     sub.add_parser("perturb", help="guard recall on rule-made faults over the whole set (no LM)")
     r = sub.add_parser("report")
     r.add_argument("--takes", type=Path, default=OUT)
     r.add_argument("--verbose", action="store_true", help="print each labelled take with the guard's verdict")
     args = parser.parse_args()
     if args.command == "generate":
-        generate(args.limit, args.n, args.out, args.reverse)
+        generate(args.limit, args.n, args.out, args.reverse, args.backend)
     elif args.command == "perturb":
         perturb_report()
     else:
