@@ -17,7 +17,6 @@ held-out comparison of training/eval/ddpo.py decides (quality up, diversity not 
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -32,11 +31,10 @@ from training.config import (
     RecipeConfig,
     TrainConfig,
     option,
-    recipe_config_from_argv,
     repo_path,
     section,
 )
-from training.distributed import is_main_process
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/ddpo.py"
 
@@ -69,26 +67,14 @@ class DdpoConfig(RecipeConfig):
     output: OutputConfig = section(OutputConfig, "the refined adapter")
 
 
-class DdpoRecipe:
-    def __init__(self, cfg: DdpoConfig) -> None:
-        self.cfg = cfg
-
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        self.train()
-        metrics = self.evaluate()
-        if is_main_process():  # rank 0 alone saves and registers
-            self.ship(metrics)
-        return metrics
+class DdpoRecipe(Recipe):
+    config_class = DdpoConfig
+    cfg: DdpoConfig
 
     def setup(self) -> None:
         from engine.models import load_model
 
-        torch.set_num_threads(self.cfg.train.threads)
-        torch.manual_seed(self.cfg.train.seed)
-        self.started = time.monotonic()
+        super().setup()
         self.loaded = load_model(self.cfg.base)
 
     def data(self) -> None:
@@ -203,8 +189,7 @@ def run(cfg: DdpoConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(recipe_config_from_argv(DdpoConfig, argv, __doc__.splitlines()[0]))
+    return DdpoRecipe.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

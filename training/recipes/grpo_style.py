@@ -20,7 +20,6 @@ the adapter learns to follow whichever writer's memory it is shown, held-out wri
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -35,10 +34,9 @@ from training.config import (
     RecipeConfig,
     TrainConfig,
     option,
-    recipe_config_from_argv,
     section,
 )
-from training.distributed import is_main_process
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/grpo_style.py"
 
@@ -88,29 +86,20 @@ def sentence_splitter():
     return sentences
 
 
-class GrpoStyleRecipe:
+class GrpoStyleRecipe(Recipe):
     """One Dr.GRPO run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    def __init__(self, cfg: GrpoStyleConfig) -> None:
-        self.cfg = cfg
-        self.log_rows: list[dict] = []
+    config_class = GrpoStyleConfig
+    cfg: GrpoStyleConfig
 
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        self.train()
-        metrics = self.summary()
-        if is_main_process():  # rank 0 alone saves and registers
-            self.ship(metrics)
-        return metrics
+    def __init__(self, cfg: GrpoStyleConfig) -> None:
+        super().__init__(cfg)
+        self.log_rows: list[dict] = []
 
     def setup(self) -> None:
         from engine.models import load_model
 
-        torch.set_num_threads(self.cfg.train.threads)
-        torch.manual_seed(self.cfg.train.seed)
-        self.started = time.monotonic()
+        super().setup()
         self.loaded = load_model(self.cfg.base)
 
     # -- data: (exemplars + rephrase prompt, source sentence, reference writer)
@@ -134,7 +123,13 @@ class GrpoStyleRecipe:
             writer = rng.choice(data.references)
             shown = rng.sample(refs[writer], data.exemplars)
             source = rng.choice(inputs)
-            rows.append({"prompt": with_exemplars(shown, rephrase_prompt(source)), "source": source, "reference": writer})
+            rows.append(
+                {
+                    "prompt": with_exemplars(shown, rephrase_prompt(source)),
+                    "source": source,
+                    "reference": writer,
+                }
+            )
         self.rows = rows
         self.reference_sentences = {
             w: rng.sample(s := [x for p in refs[w] for x in split(p)], min(len(s), data.reference_sentences))
@@ -153,7 +148,9 @@ class GrpoStyleRecipe:
         if self.cfg.warmup.adapter:
             warm = artifact(self.cfg.warmup.adapter, self.cfg.output.manifest_path)
             warm.require_base(self.loaded.info)
-            self.peft_model = PeftModel.from_pretrained(self.loaded.model, str(warm.folder), is_trainable=True)
+            self.peft_model = PeftModel.from_pretrained(
+                self.loaded.model, str(warm.folder), is_trainable=True
+            )
         else:
             spec = self.cfg.lora
             config = lora.lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules)
@@ -255,7 +252,7 @@ class GrpoStyleRecipe:
         self.grpo = self.trainer()
         self.grpo.train()
 
-    def summary(self) -> dict:
+    def evaluate(self) -> dict:
         rewards = [r["reward"] for r in self.log_rows if "reward" in r]
         return {
             "steps": self.cfg.train.max_steps,
@@ -314,8 +311,7 @@ def run(cfg: GrpoStyleConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(recipe_config_from_argv(GrpoStyleConfig, argv, __doc__.splitlines()[0]))
+    return GrpoStyleRecipe.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ from training.config import (
     RecipeConfig,
     TrainConfig,
     option,
-    recipe_config_from_argv,
     repo_path,
     section,
 )
 from training.ddpo import WEIGHT, DDPOTrainer
 from training.lora import activate_stack
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/personal_dpo.py"
 
@@ -54,7 +54,9 @@ RECIPE = "training/recipes/personal_dpo.py"
 
 @dataclass(frozen=True, kw_only=True)
 class PersonalData:
-    log: str = option("", help="the preference log (JSONL); '' = the user's (engine.preferences.default_log_path)")
+    log: str = option(
+        "", help="the preference log (JSONL); '' = the user's (engine.preferences.default_log_path)"
+    )
     kinds: list[str] = option(
         ["ghost", "edit"],
         help="record kinds whose pairs train it: the autocomplete ones (rephrase pairs need a rephrase stack)",
@@ -78,8 +80,9 @@ class PersonalLora(LoraAdapterConfig):
     )
     shipped_root: str | None = option(None, help="assets folder of the adapters below (None: the repo's)")
     top_layers: int = option(
-        0, help="adapt only the last N transformer layers (0 = all): the backward pass stops there, so a "
-        "step costs less on one core"
+        0,
+        help="adapt only the last N transformer layers (0 = all): the backward pass stops there, so a "
+        "step costs less on one core",
     )
 
 
@@ -93,7 +96,9 @@ class PersonalTrain(TrainConfig):
 class PersonalOutput(OutputConfig):
     name: str = option("personal", help="artifact name in the user's manifest (engine.adapters.PERSONAL)")
     dir: str = option("", help="adapter folder; '' = <user artifacts>/adapters/<name>")
-    manifest_root: str | None = option(None, help="manifest folder; None = engine.adapters.user_artifacts_root()")
+    manifest_root: str | None = option(
+        None, help="manifest folder; None = engine.adapters.user_artifacts_root()"
+    )
 
     @property
     def root(self) -> Path:
@@ -131,9 +136,11 @@ def emit(**row) -> None:
 # ---------------------------------------------------------------- stages
 
 
-class PersonalDpoRecipe:
-    def __init__(self, cfg: PersonalConfig) -> None:
-        self.cfg = cfg
+class PersonalDpoRecipe(Recipe):
+    """Evaluates before and after training, so its ``run`` orders the stages itself."""
+
+    config_class = PersonalConfig
+    cfg: PersonalConfig
 
     def run(self) -> dict:
         self.setup()
@@ -150,9 +157,7 @@ class PersonalDpoRecipe:
     def setup(self) -> None:
         from engine.models import load_model
 
-        torch.set_num_threads(self.cfg.train.threads)
-        torch.manual_seed(self.cfg.train.seed)
-        self.started = time.monotonic()
+        super().setup()
         emit(stage="setup", message="loading the model")
         self.loaded = load_model(self.cfg.base)
 
@@ -167,7 +172,7 @@ class PersonalDpoRecipe:
         if len(pairs) < d.min_pairs:  # counted over the kinds this adapter learns from
             raise NotEnoughChoices(
                 f"Not enough choices yet to learn from ({len(pairs)} of {d.min_pairs} needed). Keep writing "
-                "with \"Record my choices\" on: each suggestion you replace with your own words and each "
+                'with "Record my choices" on: each suggestion you replace with your own words and each '
                 "accepted suggestion you rework counts."
             )
         self.pairs = [self._cut(p.as_row()) for p in pairs[-d.max_pairs :]]
@@ -219,10 +224,20 @@ class PersonalDpoRecipe:
         t = self.cfg.train
         d = self.cfg.data
         args = DPOConfig(
-            output_dir=str(self.cfg.output.run_path), max_steps=max(1, max_steps),
-            per_device_train_batch_size=t.batch_size, learning_rate=t.lr, warmup_steps=t.warmup_steps,
-            max_grad_norm=t.grad_clip, beta=t.beta, logging_steps=1, report_to=[], save_strategy="no",
-            use_cpu=True, dataloader_num_workers=0, bf16=False, seed=t.seed,
+            output_dir=str(self.cfg.output.run_path),
+            max_steps=max(1, max_steps),
+            per_device_train_batch_size=t.batch_size,
+            learning_rate=t.lr,
+            warmup_steps=t.warmup_steps,
+            max_grad_norm=t.grad_clip,
+            beta=t.beta,
+            logging_steps=1,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=True,
+            dataloader_num_workers=0,
+            bf16=False,
+            seed=t.seed,
             max_length=d.prompt_tokens + d.completion_tokens + 8,
             # TRL turns it on by default: on ~50-token sequences memory is no issue, and recomputing the
             # forward in the backward (plus input grads through every layer) is pure cost on one core.
@@ -230,8 +245,11 @@ class PersonalDpoRecipe:
         )
         rows = [dict(p, **{WEIGHT: 1.0}) for p in self.pairs]  # plain DPO: every pair counts once
         trainer = StackedDDPOTrainer(
-            below=self.below_names, model=self.peft_model, args=args,
-            train_dataset=Dataset.from_list(rows), processing_class=self.loaded.tokenizer,
+            below=self.below_names,
+            model=self.peft_model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=self.loaded.tokenizer,
             callbacks=[JsonProgress()],
         )
         trainer.remove_callback(ProgressCallback)
@@ -275,20 +293,34 @@ class PersonalDpoRecipe:
         staging = folder.with_name(folder.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         lora.save_adapter(self.peft_model, staging, adapter_name="default", dtype=getattr(torch, out.dtype))
-        shutil.rmtree(folder, ignore_errors=True)  # the engine holds the old weights in memory until it reloads
+        shutil.rmtree(
+            folder, ignore_errors=True
+        )  # the engine holds the old weights in memory until it reloads
         os.replace(staging, folder)
-        metrics.update(pairs=len(self.pairs), steps=int(self.trainer.state.global_step),
-                       trainable_params=self.trainable)
+        metrics.update(
+            pairs=len(self.pairs), steps=int(self.trainer.state.global_step), trainable_params=self.trainable
+        )
         if out.register:
             register_artifact(
-                out.name, "lora_adapter", [folder], base_model=info.name, base_sha256=info.source_sha256,
-                recipe=RECIPE, config=self.cfg.source,
+                out.name,
+                "lora_adapter",
+                [folder],
+                base_model=info.name,
+                base_sha256=info.source_sha256,
+                recipe=RECIPE,
+                config=self.cfg.source,
                 data=f"{len(self.pairs)} pairs from the writer's recorded choices ({', '.join(self.cfg.data.kinds)})",
                 metrics=metrics,
-                extra={"lora": {"r": spec.r, "alpha": spec.alpha, "target_modules": spec.target_modules,
-                                "top_layers": spec.top_layers},
-                       "applies_to": ["autocomplete"],
-                       "stack_on": {a.name: adapter_sha256(a.folder) for a in self.below}},
+                extra={
+                    "lora": {
+                        "r": spec.r,
+                        "alpha": spec.alpha,
+                        "target_modules": spec.target_modules,
+                        "top_layers": spec.top_layers,
+                    },
+                    "applies_to": ["autocomplete"],
+                    "stack_on": {a.name: adapter_sha256(a.folder) for a in self.below},
+                },
                 root=out.root,
             )
         emit(done=out.name, folder=str(folder), **metrics)
@@ -334,8 +366,14 @@ class JsonProgress(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if "loss" in logs:
-            emit(stage="train", step=state.global_step, of=state.max_steps, loss=round(logs["loss"], 4),
-                 margin=round(logs.get("rewards/margins", 0.0), 4), cpu_seconds=cpu_seconds())
+            emit(
+                stage="train",
+                step=state.global_step,
+                of=state.max_steps,
+                loss=round(logs["loss"], 4),
+                margin=round(logs.get("rewards/margins", 0.0), 4),
+                cpu_seconds=cpu_seconds(),
+            )
 
 
 def run(cfg: PersonalConfig) -> dict:
@@ -345,8 +383,7 @@ def run(cfg: PersonalConfig) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.errors import KillahError
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cfg = recipe_config_from_argv(PersonalConfig, argv, __doc__.splitlines()[0])
+    cfg = PersonalDpoRecipe.config_from_argv(argv, __doc__.splitlines()[0])
     try:
         run(cfg)
     except KillahError as exc:  # bad input: a message for the writer, not a traceback

@@ -14,7 +14,6 @@ same-writer retrieval and content-controlled triplets, against plain MiniLM and 
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.config import OutputConfig, RecipeConfig, TrainConfig, option, recipe_config_from_argv, section
+from training.config import OutputConfig, RecipeConfig, TrainConfig, option, section
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/style_encoder.py"
 Encode = Callable[[list[str]], np.ndarray]
@@ -34,8 +34,16 @@ Encode = Callable[[list[str]], np.ndarray]
 @dataclass(frozen=True, kw_only=True)
 class StyleEncData:
     writers: list[str] = option(
-        ["austen", "moby_dick", "reuters", "shakespeare", "jargon_file", "perl_docs", "debian_reference",
-         "dhammapada"],
+        [
+            "austen",
+            "moby_dick",
+            "reuters",
+            "shakespeare",
+            "jargon_file",
+            "perl_docs",
+            "debian_reference",
+            "dhammapada",
+        ],
         help="training writers (English)",
     )
     sentences_per_writer: int = option(300, help="training sentences drawn from each writer")
@@ -59,7 +67,9 @@ class StyleEncoderConfig(RecipeConfig):
     output: OutputConfig = section(OutputConfig, "the head and its manifest entry")
 
 
-def writer_sentences(names: Sequence[str], part: str | None, n: int, lo: int, hi: int, seed: int) -> dict[str, list[str]]:
+def writer_sentences(
+    names: Sequence[str], part: str | None, n: int, lo: int, hi: int, seed: int
+) -> dict[str, list[str]]:
     """Up to ``n`` sentences of ``lo``..``hi`` words per writer (part None: the whole text, held-out writers)."""
     from training.data.corpora import load_corpus
     from training.data.tasks import corpus_part, sentences
@@ -117,25 +127,14 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
 
 
-class StyleEncoderRecipe:
-    def __init__(self, cfg: StyleEncoderConfig) -> None:
-        self.cfg = cfg
-
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        self.train()
-        metrics = self.evaluate()
-        self.ship(metrics)
-        return metrics
+class StyleEncoderRecipe(Recipe):
+    config_class = StyleEncoderConfig
+    cfg: StyleEncoderConfig
 
     def setup(self) -> None:
         from engine.persona.encoder import default_encoder
 
-        torch.set_num_threads(self.cfg.train.threads)
-        torch.manual_seed(self.cfg.train.seed)
-        self.started = time.monotonic()
+        super().setup()
         self.encoder = default_encoder()
 
     def _tensors(self, by_writer: dict[str, list[str]]):
@@ -152,7 +151,9 @@ class StyleEncoderRecipe:
         d = self.cfg.data
         train = writer_sentences(d.writers, "train", d.sentences_per_writer, d.min_words, d.max_words, d.seed)
         heldout_names = [w for w in HELD_OUT if SOURCES[w].language == "en"]
-        heldout = writer_sentences(heldout_names, None, d.eval_sentences_per_writer, d.min_words, d.max_words, d.seed)
+        heldout = writer_sentences(
+            heldout_names, None, d.eval_sentences_per_writer, d.min_words, d.max_words, d.seed
+        )
         self.train_texts, self.train_labels, self.train_emb, self.train_feats = self._tensors(train)
         self.hard = content_neighbours(self.train_texts, self.train_labels)
         self.eval_texts, self.eval_labels, self.eval_emb, self.eval_feats = self._tensors(heldout)
@@ -254,8 +255,7 @@ def run(cfg: StyleEncoderConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(recipe_config_from_argv(StyleEncoderConfig, argv, __doc__.splitlines()[0]))
+    return StyleEncoderRecipe.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
