@@ -46,6 +46,9 @@ from engine.audio.vad import SegmenterConfig  # noqa: E402
 from training.eval.speech import wer  # noqa: E402
 
 BATCH_SEGMENTER = SegmenterConfig(sure_end_silence_ms=0)  # the 700 ms wait of the old path
+# Every editor and controller stays alive until exit: a run that let Python collect them between
+# dictations aborted in app.processEvents() ("none_dealloc", PySide6 6.12.0 with queued signals).
+_KEEP_ALIVE: list = []
 
 
 def dictate_once(
@@ -58,6 +61,7 @@ def dictate_once(
 
     editor = QPlainTextEdit()
     ctl = DictationController(editor, recognizer=recognizer, probe=False, speak_back=False)
+    _KEEP_ALIVE.append((editor, ctl))
     listener = ctl._listener  # the bench picks the path; the app always streams
     listener.streaming = streaming
     listener.segmenter_config = segmenter
