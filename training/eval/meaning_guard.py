@@ -39,19 +39,30 @@ def _seed(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
-def generate(limit: int, n: int, out: Path, reverse: bool = False, backend: str = "eager") -> None:
+def generate(
+    limit: int,
+    n: int,
+    out: Path,
+    reverse: bool = False,
+    backend: str = "eager",
+    split: str | None = None,
+    skip: tuple[Path, ...] = (),
+) -> None:
     import torch
 
     torch.set_num_threads(1)
     from engine.api import Engine
     from engine.errors import KillahError
 
-    done = {json.loads(line)["text"] for line in out.read_text().splitlines()} if out.exists() else set()
+    # Units already in the output file, or in another backend's file (--skip: run only the rest).
+    done = {
+        json.loads(line)["text"] for f in (out, *skip) if f.exists() for line in f.read_text().splitlines()
+    }
     dev, test = load_set("dev"), load_set("test")
     # A first slice of dev (to tune on), then test, then the rest of dev. A second process walks
     # test from its end (two cores, two writers, two files), then dev.
     order = [*test[::-1], *dev[::-1]] if reverse else [*dev[:10], *test, *dev[10:]]
-    order = order[:limit]
+    order = [u for u in order if split is None or u["split"] == split][:limit]
     todo = [u for u in order if u["text"] not in done]
     # "executorch" uses the Rephrase composition's cached program (stays on eager if none is cached:
     # each row records the backend that served it). Its takes differ from eager's (INT8 weights).
@@ -255,13 +266,17 @@ def main() -> None:
     g.add_argument("--out", type=Path, default=OUT)
     g.add_argument("--reverse", action="store_true", help="walk the units from the end (a second process)")
     g.add_argument("--backend", default="eager", choices=["eager", "executorch"], help="what serves Rephrase")
+    g.add_argument("--split", choices=["dev", "test"], help="only this split's units")
+    g.add_argument(
+        "--skip", type=Path, nargs="*", default=[], help="takes files whose units are not run again"
+    )
     sub.add_parser("perturb", help="guard recall on rule-made faults over the whole set (no LM)")
     r = sub.add_parser("report")
     r.add_argument("--takes", type=Path, default=OUT)
     r.add_argument("--verbose", action="store_true", help="print each labelled take with the guard's verdict")
     args = parser.parse_args()
     if args.command == "generate":
-        generate(args.limit, args.n, args.out, args.reverse, args.backend)
+        generate(args.limit, args.n, args.out, args.reverse, args.backend, args.split, tuple(args.skip))
     elif args.command == "perturb":
         perturb_report()
     else:
