@@ -56,7 +56,10 @@ def conditioned_prompt(memory, prefix: str, key: str, count) -> str:
 def build_sets(loaded, writers, memories, per_writer: int, n_prompts: int) -> tuple[dict, dict]:
     """Per writer: NLL rows (the first held-out paragraphs) and generation prompts (the last ones)."""
     tok = loaded.tokenizer
-    count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+
+    def count(text: str) -> int:  # the exemplar budget is in the model's tokens
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
     nll_rows, gen_prompts = {}, {}
     for name, writer in writers.items():
         splits = [split_prefix(p) for p in writer.heldout[:per_writer]]
