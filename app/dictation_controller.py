@@ -30,6 +30,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit
 
+from app.signal_refs import emit
 from engine.audio.commands import Classifier, parse
 from engine.audio.dictation import DictationSession, DocState, Outcome, diff
 from engine.audio.listener import VoiceEvent, VoiceListener
@@ -183,7 +184,7 @@ class DictationController(QObject):
         self._recognizer_name = name
         if self._listener.running:
             self.stop()
-            self.message.emit("Speech recognizer changed: dictation stopped; start it again to use it.")
+            emit(self.message, "Speech recognizer changed: dictation stopped; start it again to use it.")
         self._listener.set_recognizer(name or None)
 
     def set_vocabulary(self, words: list[str], style_memory: bool = True) -> None:
@@ -221,34 +222,34 @@ class DictationController(QObject):
         # Runs on the voice thread: parse here, because the LM classifier may take a second.
         if event.kind == "final":
             event.parsed = parse(event.text, self.classifier)
-        self._event.emit(event)
+        emit(self._event, event)
 
     # ------------------------------------------------------------ GUI side
 
     def _on_event(self, event: VoiceEvent) -> None:
         kind = event.kind
         if kind == "level":
-            self.level_changed.emit(min(1.0, event.level * 8))
+            emit(self.level_changed, min(1.0, event.level * 8))
         elif kind == "speech_start":
             self._set_state("hearing")
         elif kind == "partial":
             self.overlay.show_text(event.text, event.committed)
-            self.partial_text.emit(event.text)
+            emit(self.partial_text, event.text)
         elif kind in ("final", "rejected"):
             self.overlay.hide()
-            self.partial_text.emit("")
+            emit(self.partial_text, "")
             if self.state == "hearing":
                 self._set_state("listening")
             if kind == "final":
-                self.final_text.emit(event.text)
+                emit(self.final_text, event.text)
                 self._apply_parsed(event.parsed)
         elif kind == "error":
             self.overlay.hide()
             self.reason = event.text
-            self.message.emit(event.text)
+            emit(self.message, event.text)
             self._block_toggle(False)
             self._set_state("error")
-            self.unavailable.emit(event.text)
+            emit(self.unavailable, event.text)
         elif kind == "stopped":
             if self._listener.running:
                 return  # the end of an earlier run, arriving after a restart
@@ -274,7 +275,7 @@ class DictationController(QObject):
         try:
             out = self.session.handle_parsed(parsed, self._doc_state())
         except KillahError as exc:
-            self.message.emit(str(exc))
+            emit(self.message, str(exc))
             return
         self._apply_outcome(out)
         if parsed.command is None and out.edit is not None and out.dictated:
@@ -297,7 +298,7 @@ class DictationController(QObject):
                 self._shadow = self.editor.toPlainText()
         self._set_cursor(out.state)
         if out.message:
-            self.message.emit(out.message)
+            emit(self.message, out.message)
         if out.action:
             self._run_action(out)
 
@@ -339,14 +340,14 @@ class DictationController(QObject):
                 self._generate(kind, start, end, text[:cur])
             elif out.target:
                 self._generate(kind, start, end, self.editor.toPlainText()[start:end])
-        self.action_requested.emit(kind, start, end)
+        emit(self.action_requested, kind, start, end)
 
     def _offer_corrections(self, choices: list[str], start: int, end: int) -> None:
         """ "correct <words>": the phrase is selected; a small menu under it offers replacements."""
         from PySide6.QtWidgets import QMenu
 
         if not choices:
-            self.message.emit("No alternatives for the selected words: dictate the right ones.")
+            emit(self.message, "No alternatives for the selected words: dictate the right ones.")
             return
         menu = QMenu(self.editor)
         for choice in choices:
@@ -360,7 +361,7 @@ class DictationController(QObject):
         """Put ``replacement`` over [start, end) as one undo step, if those words are still there."""
         current = self.editor.toPlainText()
         if end > len(current):
-            self.message.emit("The text changed: nothing corrected.")
+            emit(self.message, "The text changed: nothing corrected.")
             return
         new_text = current[:start] + replacement + current[end:]
         out = Outcome(DocState(new_text, start + len(replacement)), diff(current, new_text))
@@ -371,24 +372,24 @@ class DictationController(QObject):
     def _generate(self, kind: str, start: int, end: int, source: str) -> None:
         """Run the engine's rephrase / continue_text on a thread; apply the result as one edit."""
         if self.engine is None:
-            self.message.emit(f"“{kind}” needs the language model, which is not loaded.")
+            emit(self.message, f"“{kind}” needs the language model, which is not loaded.")
             return
-        self.message.emit("Rephrasing…" if kind == "rephrase" else "Continuing…")
+        emit(self.message, "Rephrasing…" if kind == "rephrase" else "Continuing…")
 
         def work() -> None:
             try:
                 fn = self.engine.rephrase if kind == "rephrase" else self.engine.continue_text
                 text = "".join(fn(source))
             except KillahError as exc:
-                self._generated.emit("error", start, end, str(exc))
+                emit(self._generated, "error", start, end, str(exc))
                 return
-            self._generated.emit(kind, start, end, text)
+            emit(self._generated, kind, start, end, text)
 
         threading.Thread(target=work, name="killah-voice-generate", daemon=True).start()
 
     def _apply_generated(self, kind: str, start: int, end: int, text: str) -> None:
         if kind == "error":
-            self.message.emit(text)
+            emit(self.message, text)
             return
         current = self.editor.toPlainText()
         if kind == "continue":
@@ -412,7 +413,7 @@ class DictationController(QObject):
             return
         espeak = shutil.which("espeak-ng") or shutil.which("espeak")
         if espeak is None:
-            self.message.emit("Reading back needs espeak-ng.")
+            emit(self.message, "Reading back needs espeak-ng.")
             return
         subprocess.Popen([espeak, text], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -442,7 +443,7 @@ class DictationController(QObject):
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            self.state_changed.emit(state)
+            emit(self.state_changed, state)
 
     def _set_unavailable(self, reason: str) -> None:
         self.reason = reason
@@ -451,7 +452,7 @@ class DictationController(QObject):
             action.setEnabled(False)
             action.setToolTip(reason)
         self._set_state("unavailable")
-        self.unavailable.emit(reason)
+        emit(self.unavailable, reason)
         # A later retry (a microphone plugged in) goes through check_availability().
         QTimer.singleShot(0, self.overlay.hide)
 
