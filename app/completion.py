@@ -238,7 +238,11 @@ class CompletionController:
 
     def _held_back(self) -> bool:
         """The confidence gate: a suggestion the model is unsure of is not shown."""
-        return self.min_logprob is not None and self._confidence is not None and self._confidence < self.min_logprob
+        return (
+            self.min_logprob is not None
+            and self._confidence is not None
+            and self._confidence < self.min_logprob
+        )
 
     def _set_ghost(self, text: str) -> None:
         if text != self._ghost:

@@ -40,7 +40,9 @@ def input_devices() -> list[str]:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None, devices: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, devices: list[str] | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.result_settings = copy.deepcopy(settings)
@@ -58,7 +60,9 @@ class SettingsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("Model (applies after restart):", holder)
-        self.fast_programs = QCheckBox("Build and use a faster INT8 program for each mode (in the background)")
+        self.fast_programs = QCheckBox(
+            "Build and use a faster INT8 program for each mode (in the background)"
+        )
         self.fast_programs.setToolTip(
             "The first use of a mode builds its program once (minutes, ~0.5 GB on disk in the cache); "
             "suggestions keep coming from the slower reference engine meanwhile. Applies after restart."
@@ -116,12 +120,16 @@ class SettingsDialog(QDialog):
         self.recognizer.addItem(f"Default ({RECOGNIZERS[DEFAULT_RECOGNIZER]})", "")
         for key, label in RECOGNIZERS.items():
             self.recognizer.addItem(label, key)
-        self.recognizer.setToolTip("Which speech recognizer writes dictation down (docs/benchmarks.md compares them).")
+        self.recognizer.setToolTip(
+            "Which speech recognizer writes dictation down (docs/benchmarks.md compares them)."
+        )
         self.recognizer.setCurrentIndex(max(0, self.recognizer.findData(settings.recognizer)))
         form.addRow("Speech recognizer:", self.recognizer)
         self.vocabulary = QLineEdit(", ".join(settings.dictation_vocabulary))
         self.vocabulary.setPlaceholderText("Names and rare words, separated by commas")
-        self.vocabulary.setToolTip("Dictation favours these words, and those of the documents in your style memory.")
+        self.vocabulary.setToolTip(
+            "Dictation favours these words, and those of the documents in your style memory."
+        )
         form.addRow("Words to recognize:", self.vocabulary)
         self.tidy = QCheckBox("Tidy dictation (drop “um”, stutters; “comma” becomes a comma)")
         self.tidy.setChecked(settings.tidy_dictation)

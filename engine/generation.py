@@ -49,7 +49,11 @@ class GenerationStats:
 
     @property
     def decode_tokens_per_second(self) -> float:
-        return (self.new_tokens - 1) / self.decode_seconds if self.decode_seconds > 0 and self.new_tokens > 1 else 0.0
+        return (
+            (self.new_tokens - 1) / self.decode_seconds
+            if self.decode_seconds > 0 and self.new_tokens > 1
+            else 0.0
+        )
 
     @property
     def prefill_tokens_per_second(self) -> float:
@@ -154,7 +158,12 @@ class Generator:
         return [*soft_items, *prompt_ids]
 
     def _feed(
-        self, items: list, soft: SoftPrefix | None, cancel: CancelToken | None, stats: GenerationStats, rows: int = 1
+        self,
+        items: list,
+        soft: SoftPrefix | None,
+        cancel: CancelToken | None,
+        stats: GenerationStats,
+        rows: int = 1,
     ):
         """Run the uncached suffix of ``items``; return the logits of the last ``rows`` positions.
 

@@ -11,8 +11,9 @@ from app.settings_dialog import EMBEDDED, SettingsDialog
 
 
 def test_settings_round_trip_through_the_config_dir(killah_home):
-    settings = Settings(debounce_ms=300, autocomplete=False, min_p={"autocomplete": 0.3, "continue": 0.05,
-                                                                       "rephrase": 0.2})
+    settings = Settings(
+        debounce_ms=300, autocomplete=False, min_p={"autocomplete": 0.3, "continue": 0.05, "rephrase": 0.2}
+    )
     settings.add_recent("/tmp/a.txt")
     save_settings(settings)
     assert settings_path().parent == killah_home / "config"
