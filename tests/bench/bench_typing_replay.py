@@ -123,6 +123,10 @@ class Pass:
     warms: int = 0
     cache_hits: int = 0
     final_text_ok: bool = False
+    warms_done: int = (
+        0  # warm-ups the engine ran to the end (the rest were superseded before or while running)
+    )
+    warms_cancelled: int = 0
 
     @property
     def precision(self) -> float:
@@ -224,6 +228,8 @@ class Replay:
         after = (controller.requests_started, controller.warms_sent, controller.cache_hits)
         result.requests, result.warms, result.cache_hits = (a - b for a, b in zip(after, before, strict=True))
         self._engine_times(result)
+        result.warms_done = self.marks.get("warms_done", 0)
+        result.warms_cancelled = self.marks.get("warms_cancelled", 0)
         return result
 
     def _observe(self, result: Pass, text: str, pos: int, seen: int, requests_before: int) -> None:
@@ -291,6 +297,10 @@ def table(passes: list[Pass], debounce: int) -> None:
         "engine requests / warm-ups / suggestion-cache hits",
         [f"{p.requests} / {p.warms} / {p.cache_hits}" for p in passes],
     )
+    row(
+        "warm-ups run to the end / stopped by a cancel (the rest skipped unstarted)",
+        [f"{p.warms_done} / {p.warms_cancelled}" for p in passes],
+    )
     row("text in the editor == context + typed text", [str(p.final_text_ok) for p in passes])
     print(
         f"\ngoal: keystroke -> ghost p50 <= debounce + 60 = {debounce + 60} ms; "
@@ -337,6 +347,15 @@ def instrument(engine) -> dict:
             yield piece
 
     engine.complete = timed_complete
+    real_prefill = engine.prefill
+
+    def counted_prefill(text, **kwargs):
+        done = real_prefill(text, **kwargs)
+        key = "warms_done" if done else "warms_cancelled"
+        marks[key] = marks.get(key, 0) + 1
+        return done
+
+    engine.prefill = counted_prefill
     return marks
 
 
