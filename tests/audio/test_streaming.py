@@ -185,3 +185,29 @@ def test_live_through_the_virtual_mic_partials_arrive_before_the_final_text(virt
     assert wer([batch], [final.text]) <= 0.15, (batch, final.text)
     assert wer([sentence], [final.text]) <= 0.4, final.text
     assert final.speech_end_time > 0 and final.latency > 0
+
+
+@pytest.mark.slow  # 42 s at load 3 on the 2-core VM, more under load
+def test_a_run_on_monologue_is_decoded_in_bounded_pieces_and_its_text_streams_in(speech, recognizer):
+    words = (
+        "the old man walked along the river and the dogs ran beside him and the sun came up over the hills "
+        "and the farmers went out to the fields and the children played near the mill "
+    ) * 3  # ~29 s of speech without a pause long enough to end an utterance
+    audio = with_silence(speech(words, speed=170), 0.3, 1.0)
+    decoded: list[float] = []
+
+    def transcribe(clip, *args, **kwargs):
+        decoded.append(len(clip) / SECOND)
+        return recognizer.transcribe(clip, *args, **kwargs)
+
+    class Recording:  # the recognizer, with every decode's length written down
+        name, vocabulary, partial = recognizer.name, recognizer.vocabulary, recognizer.partial
+
+    rec = Recording()
+    rec.transcribe = transcribe
+    events = stream_recording(audio, rec)
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) >= 2  # the segmenter's 25 s cap: text is inserted while the speaker goes on
+    assert sum(e.kind == "partial" for e in events) >= 10
+    assert max(decoded) <= StreamingConfig().max_buffer_s  # never the whole 25 s utterance at once
+    assert wer([words], [" ".join(e.text for e in finals)]) <= 0.15
