@@ -30,7 +30,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit
 
-from app.signal_refs import emit
+from app.refcount_guard import pin_singletons
 from engine.audio.commands import Classifier, parse
 from engine.audio.dictation import DictationSession, DocState, Outcome, diff
 from engine.audio.listener import VoiceEvent, VoiceListener
@@ -85,6 +85,9 @@ class DictationController(QObject):
         tidy: str = "rules",
     ) -> None:
         super().__init__(parent or editor)
+        # The voice thread emits ~20 events a second; PySide6 6.12.0 drops a reference to True at each
+        # (app/refcount_guard.py): without this, dictation aborted the process within minutes.
+        pin_singletons()
         self.editor = editor
         self.engine = engine
         self.device = device
@@ -184,7 +187,7 @@ class DictationController(QObject):
         self._recognizer_name = name
         if self._listener.running:
             self.stop()
-            emit(self.message, "Speech recognizer changed: dictation stopped; start it again to use it.")
+            self.message.emit("Speech recognizer changed: dictation stopped; start it again to use it.")
         self._listener.set_recognizer(name or None)
 
     def set_vocabulary(self, words: list[str], style_memory: bool = True) -> None:
@@ -222,34 +225,34 @@ class DictationController(QObject):
         # Runs on the voice thread: parse here, because the LM classifier may take a second.
         if event.kind == "final":
             event.parsed = parse(event.text, self.classifier)
-        emit(self._event, event)
+        self._event.emit(event)
 
     # ------------------------------------------------------------ GUI side
 
     def _on_event(self, event: VoiceEvent) -> None:
         kind = event.kind
         if kind == "level":
-            emit(self.level_changed, min(1.0, event.level * 8))
+            self.level_changed.emit(min(1.0, event.level * 8))
         elif kind == "speech_start":
             self._set_state("hearing")
         elif kind == "partial":
             self.overlay.show_text(event.text, event.committed)
-            emit(self.partial_text, event.text)
+            self.partial_text.emit(event.text)
         elif kind in ("final", "rejected"):
             self.overlay.hide()
-            emit(self.partial_text, "")
+            self.partial_text.emit("")
             if self.state == "hearing":
                 self._set_state("listening")
             if kind == "final":
-                emit(self.final_text, event.text)
+                self.final_text.emit(event.text)
                 self._apply_parsed(event.parsed)
         elif kind == "error":
             self.overlay.hide()
             self.reason = event.text
-            emit(self.message, event.text)
+            self.message.emit(event.text)
             self._block_toggle(False)
             self._set_state("error")
-            emit(self.unavailable, event.text)
+            self.unavailable.emit(event.text)
         elif kind == "stopped":
             if self._listener.running:
                 return  # the end of an earlier run, arriving after a restart
@@ -275,7 +278,7 @@ class DictationController(QObject):
         try:
             out = self.session.handle_parsed(parsed, self._doc_state())
         except KillahError as exc:
-            emit(self.message, str(exc))
+            self.message.emit(str(exc))
             return
         self._apply_outcome(out)
         if parsed.command is None and out.edit is not None and out.dictated:
@@ -298,7 +301,7 @@ class DictationController(QObject):
                 self._shadow = self.editor.toPlainText()
         self._set_cursor(out.state)
         if out.message:
-            emit(self.message, out.message)
+            self.message.emit(out.message)
         if out.action:
             self._run_action(out)
 
@@ -340,14 +343,14 @@ class DictationController(QObject):
                 self._generate(kind, start, end, text[:cur])
             elif out.target:
                 self._generate(kind, start, end, self.editor.toPlainText()[start:end])
-        emit(self.action_requested, kind, start, end)
+        self.action_requested.emit(kind, start, end)
 
     def _offer_corrections(self, choices: list[str], start: int, end: int) -> None:
         """ "correct <words>": the phrase is selected; a small menu under it offers replacements."""
         from PySide6.QtWidgets import QMenu
 
         if not choices:
-            emit(self.message, "No alternatives for the selected words: dictate the right ones.")
+            self.message.emit("No alternatives for the selected words: dictate the right ones.")
             return
         menu = QMenu(self.editor)
         for choice in choices:
@@ -361,7 +364,7 @@ class DictationController(QObject):
         """Put ``replacement`` over [start, end) as one undo step, if those words are still there."""
         current = self.editor.toPlainText()
         if end > len(current):
-            emit(self.message, "The text changed: nothing corrected.")
+            self.message.emit("The text changed: nothing corrected.")
             return
         new_text = current[:start] + replacement + current[end:]
         out = Outcome(DocState(new_text, start + len(replacement)), diff(current, new_text))
@@ -372,24 +375,24 @@ class DictationController(QObject):
     def _generate(self, kind: str, start: int, end: int, source: str) -> None:
         """Run the engine's rephrase / continue_text on a thread; apply the result as one edit."""
         if self.engine is None:
-            emit(self.message, f"“{kind}” needs the language model, which is not loaded.")
+            self.message.emit(f"“{kind}” needs the language model, which is not loaded.")
             return
-        emit(self.message, "Rephrasing…" if kind == "rephrase" else "Continuing…")
+        self.message.emit("Rephrasing…" if kind == "rephrase" else "Continuing…")
 
         def work() -> None:
             try:
                 fn = self.engine.rephrase if kind == "rephrase" else self.engine.continue_text
                 text = "".join(fn(source))
             except KillahError as exc:
-                emit(self._generated, "error", start, end, str(exc))
+                self._generated.emit("error", start, end, str(exc))
                 return
-            emit(self._generated, kind, start, end, text)
+            self._generated.emit(kind, start, end, text)
 
         threading.Thread(target=work, name="killah-voice-generate", daemon=True).start()
 
     def _apply_generated(self, kind: str, start: int, end: int, text: str) -> None:
         if kind == "error":
-            emit(self.message, text)
+            self.message.emit(text)
             return
         current = self.editor.toPlainText()
         if kind == "continue":
@@ -413,7 +416,7 @@ class DictationController(QObject):
             return
         espeak = shutil.which("espeak-ng") or shutil.which("espeak")
         if espeak is None:
-            emit(self.message, "Reading back needs espeak-ng.")
+            self.message.emit("Reading back needs espeak-ng.")
             return
         subprocess.Popen([espeak, text], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -443,7 +446,7 @@ class DictationController(QObject):
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            emit(self.state_changed, state)
+            self.state_changed.emit(state)
 
     def _set_unavailable(self, reason: str) -> None:
         self.reason = reason
@@ -452,7 +455,7 @@ class DictationController(QObject):
             action.setEnabled(False)
             action.setToolTip(reason)
         self._set_state("unavailable")
-        emit(self.unavailable, reason)
+        self.unavailable.emit(reason)
         # A later retry (a microphone plugged in) goes through check_availability().
         QTimer.singleShot(0, self.overlay.hide)
 

@@ -8,8 +8,6 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QToolButton, QWidget
 
-from app.signal_refs import emit
-
 
 class PartialOverlay(QLabel):
     """Grey italic preview of what Whisper hears, drawn just below the cursor; never part of the document."""
@@ -78,5 +76,5 @@ class PushToTalkButton(QToolButton):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setText("🎤 Hold to talk")
-        self.pressed.connect(lambda: emit(self.talking, True))
-        self.released.connect(lambda: emit(self.talking, False))
+        self.pressed.connect(lambda: self.talking.emit(True))
+        self.released.connect(lambda: self.talking.emit(False))
