@@ -30,4 +30,6 @@ def test_keystroke_items_are_held_out_sentences_typed_after_the_previous_paragra
     ]
     writer = Writer("w", history=["memory text that is never typed"], heldout=heldout)
     items = keystroke_items(writer, n_sentences=10)
-    assert items == [(heldout[0] + "\n\nShort one. ", "This sentence has enough words to be typed by the replay.")]
+    assert items == [
+        (heldout[0] + "\n\nShort one. ", "This sentence has enough words to be typed by the replay.")
+    ]
