@@ -24,7 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="killah-app", description="Killah: an offline writing assistant.")
     parser.add_argument("file", nargs="?", help="a document to open (.txt .md .rtf .docx .pdf)")
     parser.add_argument("--model", help="model: 'gemma3-270m' (default), 'smollm2-135m', or a path")
-    parser.add_argument("--no-autocomplete", action="store_true", help="start with ghost-text suggestions off")
+    parser.add_argument(
+        "--no-autocomplete", action="store_true", help="start with ghost-text suggestions off"
+    )
     parser.add_argument("--no-model", action="store_true", help="a plain editor: do not load a model")
     parser.add_argument("--no-voice", action="store_true", help="no dictation (no microphone is opened)")
     parser.add_argument(
@@ -45,7 +47,9 @@ def attach_voice(window: MainWindow) -> None:
     try:
         from app.dictation_controller import DictationController
 
-        controller = DictationController(window.editor, parent=window, device=window.settings.microphone or None)
+        controller = DictationController(
+            window.editor, parent=window, device=window.settings.microphone or None
+        )
     except Exception as exc:  # noqa: BLE001 - the editor must start without voice
         logging.getLogger("killah.app").warning("dictation unavailable: %s", exc)
         window.set_mic_state("unavailable")
@@ -84,21 +88,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def leave(code: int) -> int:
-    """Return the exit code, or exit at once while an ExecuTorch program is still being built.
+    """Return the app's exit code after stopping any ExecuTorch build still running.
 
-    The build runs on a daemon thread deep inside torch's C++ export; letting the interpreter
-    finalize under it aborts the process ("terminate called without an active exception", found by
-    tests/bench/bench_rss.py). By now the window has saved everything, and a half-built program has
-    no sidecar, so the cache rebuilds it next time: nothing is lost by skipping the finalization.
+    Builds run in child processes (engine/export/build_child.py); a half-built program has no
+    sidecar and is rebuilt next time, so stopping it loses nothing and frees the CPU at once.
     """
-    from engine.export.program_cache import exports_running
+    from engine.export.build_child import stop_builds
 
-    if exports_running():
-        logging.getLogger("killah.app").info("leaving while a program builds; it is rebuilt next time")
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    stopped = stop_builds()
+    if stopped:
+        logging.getLogger("killah.app").info("stopped %d program build(s); rebuilt next time", stopped)
     return code
 
 

@@ -35,14 +35,6 @@ ProgressFn = Callable[[str, float], None]
 PTE_MAGIC = b"ET"  # flatbuffer file identifier "ET12"-style at bytes 4..8
 
 
-EXPORT_THREAD_PREFIX = "export-"
-
-
-def exports_running() -> bool:
-    """Whether a background build (``ensure_in_background``) is still running in this process."""
-    return any(t.name.startswith(EXPORT_THREAD_PREFIX) and t.is_alive() for t in threading.enumerate())
-
-
 def programs_dir() -> Path:
     path = paths.cache_dir() / "programs"
     path.mkdir(parents=True, exist_ok=True)
@@ -139,6 +131,65 @@ def check_keep_ids(pte: Path, side: dict) -> list[int] | None:
     return keep
 
 
+def kept_ids(loaded: LoadedModel, spec: ProgramSpec) -> list[int] | None:
+    """The output rows a pruned program scores (None = all); needs the tokenizer, so the parent computes it."""
+    if spec.quant.vocab == "full":
+        return None
+    return vocab_rules.kept_token_ids(loaded.tokenizer, spec.quant.vocab)
+
+
+def write_program(
+    folder: Path,
+    model_name: str,
+    pte: Path,
+    spec: ProgramSpec,
+    adapters: list[Path] | None,
+    keep: list[int] | None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Export the model in ``folder`` as ``spec`` says into ``pte``, then write its sidecar (last)."""
+    import torch
+
+    from engine.export.pipeline import export_program
+
+    started = time.monotonic()
+    try:
+        facts = export_program(
+            folder,
+            pte,
+            spec.quant,
+            adapters=adapters,
+            max_seq=spec.max_seq,
+            keep_ids=None if keep is None else torch.tensor(keep, dtype=torch.long),
+            progress=progress,
+        )
+    except KillahError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - export fails in many ways; the user needs one sentence
+        raise ModelError(f"Building the ExecuTorch program failed: {type(exc).__name__}: {exc}") from exc
+    if facts["max_seq"] != spec.max_seq:  # the model's own limit was lower: record what was built
+        raise ModelError(f"The model supports only {facts['max_seq']} positions; ask for max_seq ≤ that.")
+    side = {
+        "spec": spec.as_dict(),
+        "key": spec.key,
+        "model": model_name,
+        "bytes": pte.stat().st_size,
+        "sha256": sha256_file(pte),
+        "mtime_ns": pte.stat().st_mtime_ns,
+        "facts": facts,
+        "seconds": round(time.monotonic() - started, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if keep is not None:
+        side["vocab_rule"] = spec.quant.vocab
+        side["keep_ids_sha256"] = vocab_rules.ids_digest(keep, spec.quant.vocab)
+        side["keep_ids"] = keep  # last: the human-readable part of the sidecar stays on top
+    tmp = pte.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(side, indent=1))
+    tmp.replace(pte.with_suffix(".json"))
+    return pte
+
+
 class ProgramCache:
     """Find, check and build programs for a loaded model."""
 
@@ -165,49 +216,30 @@ class ProgramCache:
         adapters: list[Path] | None = None,
         progress: ProgressFn | None = None,
     ) -> Path:
-        import torch
+        """Build the program in this process (the CLI, tests); the app builds in a child process."""
+        pte = self.path_for(spec, loaded.info.name)
+        return write_program(
+            loaded.info.folder, loaded.info.name, pte, spec, adapters, kept_ids(loaded, spec), progress
+        )
 
-        from engine.export.pipeline import export_program
+    def build_in_child(
+        self,
+        loaded: LoadedModel,
+        spec: ProgramSpec,
+        adapters: list[Path] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Path:
+        """Build the program in a child process (engine/export/build_child.py).
+
+        Why: an export peaks at 2.4-3.8 GB and the allocator keeps most of it after the build
+        (bench_rss: 5.5 GB RSS in an app that had built one program), and a build thread inside
+        torch's C++ aborts the process if the app quits under it. A child gives it all back.
+        """
+        from engine.export.build_child import run_child
 
         pte = self.path_for(spec, loaded.info.name)
-        started = time.monotonic()
-        keep = None
-        if spec.quant.vocab != "full":
-            keep = vocab_rules.kept_token_ids(loaded.tokenizer, spec.quant.vocab)
-        try:
-            facts = export_program(
-                loaded.info.folder,
-                pte,
-                spec.quant,
-                adapters=adapters,
-                max_seq=spec.max_seq,
-                keep_ids=None if keep is None else torch.tensor(keep, dtype=torch.long),
-                progress=progress,
-            )
-        except KillahError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - export fails in many ways; the user needs one sentence
-            raise ModelError(f"Building the ExecuTorch program failed: {type(exc).__name__}: {exc}") from exc
-        if facts["max_seq"] != spec.max_seq:  # the model's own limit was lower: record what was built
-            raise ModelError(f"The model supports only {facts['max_seq']} positions; ask for max_seq ≤ that.")
-        side = {
-            "spec": spec.as_dict(),
-            "key": spec.key,
-            "model": loaded.info.name,
-            "bytes": pte.stat().st_size,
-            "sha256": sha256_file(pte),
-            "mtime_ns": pte.stat().st_mtime_ns,
-            "facts": facts,
-            "seconds": round(time.monotonic() - started, 1),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        if keep is not None:
-            side["vocab_rule"] = spec.quant.vocab
-            side["keep_ids_sha256"] = vocab_rules.ids_digest(keep, spec.quant.vocab)
-            side["keep_ids"] = keep  # last: the human-readable part of the sidecar stays on top
-        tmp = pte.with_suffix(".json.partial")
-        tmp.write_text(json.dumps(side, indent=1))
-        tmp.replace(pte.with_suffix(".json"))
+        run_child(loaded.info.folder, loaded.info.name, pte, spec, adapters, kept_ids(loaded, spec), progress)
+        check_program(pte, spec)
         return pte
 
     def ensure(
@@ -234,11 +266,17 @@ class ProgramCache:
         on_error: Callable[[KillahError], None] | None = None,
         progress: ProgressFn | None = None,
     ) -> threading.Thread:
-        """Run ``ensure`` on a daemon thread; call on_ready(path) or on_error(exc). One build per spec at a time."""
+        """Look up or build (in a child process) on a daemon thread; call on_ready(path) or on_error(exc).
+
+        One build per spec at a time."""
 
         def run() -> None:
             try:
-                path = self.ensure(loaded, spec, adapters, progress)
+                try:
+                    path = self.lookup(loaded, spec)
+                except ModelError as exc:
+                    log.info("building program: %s", exc)
+                    path = self.build_in_child(loaded, spec, adapters, progress)
             except KillahError as exc:
                 log.warning("ExecuTorch program unavailable: %s", exc)
                 if on_error is not None:
@@ -253,7 +291,7 @@ class ProgramCache:
             running = self._building.get(spec.key)
             if running is not None and running.is_alive():
                 return running
-            thread = threading.Thread(target=run, name=f"{EXPORT_THREAD_PREFIX}{spec.key}", daemon=True)
+            thread = threading.Thread(target=run, name=f"export-{spec.key}", daemon=True)
             self._building[spec.key] = thread
             thread.start()
             return thread
