@@ -25,6 +25,7 @@ from app.documents_service import DocumentsService
 from app.editor import STANDARD_SHORTCUTS, GhostTextEdit, QtDebouncer
 from app.engine_worker import CompletionSourceAdapter, EngineClient
 from app.prompter import Prompter
+from app.refcount_guard import pin_singletons
 from app.settings import Settings, load_settings, save_settings
 from app.settings_dialog import SettingsDialog
 from app.style_panel import StylePanel, StyleService
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         style_memory: bool = True,
     ) -> None:
         super().__init__()
+        pin_singletons()  # PySide6 6.12's dropped references on None/True: every part of the app (refcount_guard)
         self.settings = settings or load_settings()
         self.prompter = prompter or Prompter(self)
         self.setWindowTitle("Killah")
@@ -385,8 +387,8 @@ class MainWindow(QMainWindow):
 
     def _on_style_used(self, _request_id: int, style: Any) -> None:
         """What conditioned the last request, in the status bar and the Style memory panel."""
-        if style is None or not self.client.style_on:  # style switched off meanwhile
-            return
+        if style is None or not self.client.style_on or not style.mode_styled:  # off meanwhile, or a mode
+            return  # that never takes style (ghost text): the label keeps what conditions Continue
         self.persona_label.setText(style.describe())
         self.persona_label.setToolTip("\n".join(style.sources))
         if self.style_panel is not None:

@@ -55,6 +55,9 @@ class StyleContext:
 
     exemplars: tuple[Exemplar, ...] = ()
     reason: str = ""  # why style conditioning is off ("" when exemplars are used)
+    # False when the request's mode never takes style (engine.api.STYLED_MODES): the status bar keeps
+    # showing what conditions the modes that do, instead of "off" after every keystroke.
+    mode_styled: bool = True
 
     @property
     def active(self) -> bool:

@@ -69,7 +69,7 @@ def test_opening_a_document_asks_once_per_folder_and_the_panel_manages_the_memor
     assert "0 paragraphs" in panel.summary.text()
 
 
-def test_suggestions_are_conditioned_on_the_style_memory_when_style_is_on(qtbot, make_window, prompter,
+def test_continue_is_conditioned_on_the_style_memory_when_style_is_on(qtbot, make_window, prompter,
                                                                          engine1, tmp_path):
     """Style is the writer's own indexed paragraphs put before the prompt (retrieval, not soft tokens)."""
     from qt_helpers import type_text, wait_for_ghost
@@ -88,8 +88,13 @@ def test_suggestions_are_conditioned_on_the_style_memory_when_style_is_on(qtbot,
     window.editor.setPlainText("A new page.")
     window.editor.moveCursor(window.editor.textCursor().MoveOperation.End)
     type_text(qtbot, window.editor, "\n\nThe morning was cold, and she walked to the river and")
-    wait_for_ghost(qtbot, window.editor)
+    wait_for_ghost(qtbot, window.editor)  # ghost text takes no style: the label must not say "off"
     qtbot.waitUntil(lambda: bool(used), timeout=10_000)
+    assert not used[-1].mode_styled and "off" not in window.persona_label.text()
+    window.editor.moveCursor(window.editor.textCursor().MoveOperation.End)
+    window.continue_action.trigger()  # Continue is styled
+    qtbot.waitUntil(lambda: used[-1].mode_styled, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.assist.busy, timeout=120_000)
     assert used[-1].exemplars, f"no exemplar was retrieved from the indexed document: {used[-1]}"
     assert "from chapter.txt" in window.persona_label.text()
 
