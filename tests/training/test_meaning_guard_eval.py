@@ -3,6 +3,8 @@ every stored take of the held-out run carries a hand label (the report counts on
 
 import json
 
+import pytest
+
 from training.config import REPO
 from training.eval.meaning_guard import LABELS, _rate, perturbations
 
@@ -25,8 +27,10 @@ def test_perturbations_break_negation_number_name_and_clause():
     assert edits["clause dropped"] == "Emma did not write to Jane for 3 days."
 
 
-def test_every_stored_take_has_a_hand_label():
-    takes = REPO / "training" / "data" / "meaning_guard_takes.jsonl"
+@pytest.mark.parametrize("takes_file", ["meaning_guard_takes.jsonl", "meaning_guard_et_takes.jsonl"])
+def test_every_stored_take_has_a_hand_label(takes_file):
+    # Eager takes and the ExecuTorch (INT8) takes, which differ and are reported apart.
+    takes = REPO / "training" / "data" / takes_file
     labelled = {
         (row["source"], " ".join(row["output"].split()))
         for row in map(json.loads, LABELS.read_text().splitlines())
