@@ -15,12 +15,19 @@ GARDEN = [
 
 
 def ask(window, text: str) -> None:
-    """The writer's text, the cursor at its end, and Ctrl+Space (a suggestion now)."""
+    """The writer's text, the cursor at its end, and Continue (the mode that takes style)."""
     window.editor.setPlainText(text)
     cursor = window.editor.textCursor()
     cursor.movePosition(cursor.MoveOperation.End)
     window.editor.setTextCursor(cursor)
-    window.suggest_now()
+    window.continue_action.trigger()
+
+
+def settle(qtbot, window, text: str) -> None:
+    """Stop the Continue once the label is read; the writer's text stays the start of the document."""
+    window.assist.cancel()
+    qtbot.waitUntil(lambda: not window.assist.busy and not window.client.busy, timeout=GHOST_TIMEOUT_MS)
+    assert window.editor.toPlainText().startswith(text)
 
 
 def test_status_bar_and_panel_show_the_exemplars_and_why_style_is_off(qtbot, make_window, engine1, tmp_path):
@@ -36,7 +43,7 @@ def test_status_bar_and_panel_show_the_exemplars_and_why_style_is_off(qtbot, mak
     ask(window, "In the garden this morning the roses")
     qtbot.waitUntil(lambda: "empty" in window.persona_label.text(), timeout=GHOST_TIMEOUT_MS)
     assert window.persona_label.text() == "Style: off (style memory empty)"
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=GHOST_TIMEOUT_MS)
+    settle(qtbot, window, "In the garden this morning the roses")
 
     memory.add_folder(folder)
     ask(window, "A note.\nIn the garden this morning the roses by the wall")
@@ -46,15 +53,14 @@ def test_status_bar_and_panel_show_the_exemplars_and_why_style_is_off(qtbot, mak
     assert panel.style_label.text() == window.persona_label.text()
     assert 1 <= panel.exemplar_list.count() <= 3
     assert panel.exemplar_list.item(0).text().startswith("letters.txt: ")
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=GHOST_TIMEOUT_MS)
+    settle(qtbot, window, "A note.\nIn the garden this morning the roses by the wall")
 
     # Paused: off, with the reason; the document text is as the writer left it.
     memory.pause()
     ask(window, "A note.\nThe heron stood by the pond")  # new text: not served from the suggestion cache
     qtbot.waitUntil(lambda: "paused" in window.persona_label.text(), timeout=GHOST_TIMEOUT_MS)
     assert window.persona_label.text() == "Style: off (style memory paused)"
-    assert window.editor.toPlainText() == "A note.\nThe heron stood by the pond"
-    qtbot.waitUntil(lambda: not window.client.busy, timeout=GHOST_TIMEOUT_MS)
+    settle(qtbot, window, "A note.\nThe heron stood by the pond")
 
     # Style switched off in the menu: no retrieval at all.
     window.set_persona(False)
