@@ -217,10 +217,7 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Autocomplete: a short continuation that stops at the end of the sentence or line."""
-        self.check_text(text_before_cursor)
-        prompt = self._styled(
-            Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
-        )
+        prompt = self._autocomplete_prompt(text_before_cursor, style)
         return self._run(Mode.AUTOCOMPLETE, prompt, persona, params, cancel, heal=True)
 
     def prefill(
@@ -238,12 +235,16 @@ class Engine:
         Only the text after the cache's common prefix runs (an edit truncates to it first); a cancel
         stops it before the next chunk of positions, keeping what ran. False when cancelled.
         """
-        self.check_text(text_before_cursor)
-        prompt = self._styled(
-            Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
-        )
+        prompt = self._autocomplete_prompt(text_before_cursor, style)
         params, ids, soft = self._prepare(Mode.AUTOCOMPLETE, prompt, persona, params)
         return self.generator.prefill(ids, params, prompt_text=prompt, soft=soft, cancel=cancel, heal=True)
+
+    def _autocomplete_prompt(self, text_before_cursor: str, style: StyleRequest | None) -> str:
+        """The prompt ``complete`` decodes from; ``prefill`` warms exactly this one."""
+        self.check_text(text_before_cursor)
+        return self._styled(
+            Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
+        )
 
     def continue_text(
         self,
