@@ -28,3 +28,9 @@ def test_a_refined_adapter_ships_only_with_better_quality_and_no_less_diversity(
     assert ships(sft, {**sft, "wqrm": 0.2})
     assert not ships(sft, {**sft, "wqrm": 0.2, "distinct_3": 0.85})
     assert not ships(sft, {**sft, "wqrm": 0.05})
+
+
+def test_a_rephrase_adapter_that_breaks_meaning_more_often_does_not_ship():
+    sft = {"wqrm": 0.1, "distinct_2": 0.8, "distinct_3": 0.9, "semantic_distance": 0.3, "style_distance": 0.4, "faithful": 0.3}
+    assert ships(sft, {**sft, "wqrm": 0.2, "faithful": 0.35})
+    assert not ships(sft, {**sft, "wqrm": 0.2, "faithful": 0.25})

@@ -12,6 +12,12 @@ answers (Chung et al.'s DDPO weight):
 - semantic: mean MiniLM cosine distance (``training.ddpo.deviation``);
 - style: mean distance of character 3-gram profiles (a content-light stylometric representation);
 - combined by geometric mean, then scaled to mean 1 over the file (``normalise_weights``).
+
+Rephrase pairs are also meaning-checked (``engine.quality.guard``): the hand-labelled takes of the
+writing-quality issue showed the rewriter's failure is meaning, not prose (14 of 381 takes faithful),
+and the WQRM, which reads only the output, prefers a fluent rewrite that says something else. So a
+rewrite the guard flags can never be chosen and ranks below every faithful one when the rejected side
+is picked; a prompt with no faithful sample gives no pair.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class PreferencePair:
     semantic_deviation: float
     style_deviation: float
     origin: str
+    rejected_faithful: bool = True  # False: the guard flagged the rejected rewrite (rephrase only)
 
 
 def style_deviation(texts: Sequence[str], chosen: int) -> float:
@@ -53,23 +60,37 @@ def style_deviation(texts: Sequence[str], chosen: int) -> float:
     return float(np.mean([1.0 - cosine_counts(profiles[chosen], p) for p in others])) if others else 1.0
 
 
-def choose_pair(scores: Sequence[float | None], margin: float) -> tuple[int, int] | None:
-    """(chosen, rejected) indices: the best and the worst scored sample, if the gap is >= margin."""
-    scored = [(s, i) for i, s in enumerate(scores) if s is not None]
-    if len(scored) < 2:
+def choose_pair(
+    scores: Sequence[float | None], margin: float, faithful: Sequence[bool] | None = None
+) -> tuple[int, int] | None:
+    """(chosen, rejected) indices: the best faithful sample and the worst one, if they differ clearly.
+
+    ``faithful`` (rephrase) marks the samples the meaning guard passed. An unfaithful sample is never
+    chosen and is worse than every faithful one; a meaning error is a clear loss whatever the margin."""
+    ok = list(faithful) if faithful is not None else [True] * len(scores)
+    ranked = [(ok[i], s, i) for i, s in enumerate(scores) if s is not None]
+    eligible = [r for r in ranked if r[0]]
+    if len(ranked) < 2 or not eligible:
         return None
-    (best, b), (worst, w) = max(scored), min(scored)
-    return (b, w) if best - worst >= margin else None
+    (_, best, b), (rejected_ok, worst, w) = max(eligible), min(ranked)
+    if b == w:
+        return None
+    return (b, w) if not rejected_ok or best - worst >= margin else None
 
 
 def task_prompts(task: str, corpora: Sequence[str], part: str, n: int, seed: int) -> list[tuple[str, str]]:
     """(prompt in the engine's format, origin) for a task's training or held-out prompts."""
+    return [(prompt, origin) for prompt, origin, _ in task_items(task, corpora, part, n, seed)]
+
+
+def task_items(task: str, corpora: Sequence[str], part: str, n: int, seed: int) -> list[tuple[str, str, str]]:
+    """(prompt, origin, source) where source is the sentence to rephrase ("" for continue)."""
     from engine.prompts import rephrase_prompt
     from training.data import tasks
 
     if task == "continue":
-        return [(e.prompt, e.source) for e in tasks.continue_examples(corpora, part, n, seed)]
-    return [(rephrase_prompt(s), origin) for s, origin in tasks.rephrase_sources(corpora, part, n, seed)]
+        return [(e.prompt, e.source, "") for e in tasks.continue_examples(corpora, part, n, seed)]
+    return [(rephrase_prompt(s), origin, s) for s, origin in tasks.rephrase_sources(corpora, part, n, seed)]
 
 
 def sample_answers(loaded, prompts: list[str], samples: int, max_new_tokens: int, min_p: float, seed: int):
@@ -90,23 +111,28 @@ def sample_answers(loaded, prompts: list[str], samples: int, max_new_tokens: int
 
 
 def build_pairs(
-    prompts: list[tuple[str, str]], answers: list[list[str]], wqrm, encoder, margin: float
+    items: list[tuple[str, str, str]], answers: list[list[str]], wqrm, encoder, margin: float, guard=None
 ) -> list[PreferencePair]:
-    """Score every prompt's answers and keep a weighted pair where the WQRM separates them."""
+    """Score every prompt's answers and keep a weighted pair where the WQRM (and, for a rephrase with a
+    ``guard``, the meaning guard) separates them. ``items`` are ``task_items``' (prompt, origin, source)."""
     raw = []
-    for (prompt, origin), texts in zip(prompts, answers, strict=True):
+    for (prompt, origin, source), texts in zip(items, answers, strict=True):
         texts = [t.strip() for t in texts]
-        picked = choose_pair(wqrm.score(texts), margin) if len(set(texts)) > 1 else None
+        if len(set(texts)) < 2:
+            continue
+        scores = wqrm.score(texts)
+        faithful = [v.ok for v in guard.check_many(source, texts)] if guard and source else None
+        picked = choose_pair(scores, margin, faithful)
         if picked is None:
             continue
-        scores = wqrm.score([texts[picked[0]], texts[picked[1]]])
         semantic = deviation(np.asarray(encoder.encode(texts)), picked[0])
         style = style_deviation(texts, picked[0])
-        raw.append((prompt, origin, texts, picked, scores, semantic, style))
+        rejected_ok = faithful[picked[1]] if faithful else True
+        raw.append((prompt, origin, texts, picked, scores, semantic, style, rejected_ok))
     weights = normalise_weights([combined_deviation(r[5], r[6]) for r in raw])
     return [
-        PreferencePair(prompt, " " + texts[c], " " + texts[r], w, s[0], s[1], sem, sty, origin)
-        for (prompt, origin, texts, (c, r), s, sem, sty), w in zip(raw, weights, strict=True)
+        PreferencePair(prompt, " " + texts[c], " " + texts[r], w, s[c], s[r], sem, sty, origin, ok)
+        for (prompt, origin, texts, (c, r), s, sem, sty, ok), w in zip(raw, weights, strict=True)
     ]
 
 
@@ -131,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     from engine.manifest import artifact
     from engine.models import load_model
     from engine.persona.encoder import default_encoder
+    from engine.quality.guard import MeaningGuard
     from engine.quality.wqrm import WQRM
 
     torch.set_num_threads(args.threads)
@@ -141,12 +168,15 @@ def main(argv: list[str] | None = None) -> None:
     for name in names[1:]:
         model.load_adapter(str(artifact(name).folder), adapter_name=name)
     model.base_model.set_adapter(list(names), inference_mode=True)  # the summed composition the app runs
-    prompts = task_prompts(args.task, args.corpora, "train", args.prompts, args.seed)
-    answers = sample_answers(loaded, [q for q, _ in prompts], args.samples, args.max_new_tokens, args.min_p, args.seed)
-    pairs = build_pairs(prompts, answers, WQRM.load(), default_encoder(), args.margin)
+    items = task_items(args.task, args.corpora, "train", args.prompts, args.seed)
+    answers = sample_answers(loaded, [q for q, _, _ in items], args.samples, args.max_new_tokens, args.min_p, args.seed)
+    encoder = default_encoder()
+    guard = MeaningGuard(encoder) if args.task == "rephrase" else None
+    pairs = build_pairs(items, answers, WQRM.load(), encoder, args.margin, guard)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(asdict(pair)) + "\n" for pair in pairs))
-    print(json.dumps({"prompts": len(prompts), "pairs": len(pairs), "out": str(args.out)}))
+    flagged = sum(not p.rejected_faithful for p in pairs)
+    print(json.dumps({"prompts": len(items), "pairs": len(pairs), "rejected_flagged": flagged, "out": str(args.out)}))
 
 
 if __name__ == "__main__":

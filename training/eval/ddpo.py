@@ -12,10 +12,11 @@ Each row is persona (merged, as in the recipe) + one version of the task adapter
 - diversity of each prompt's samples: distinct-2 and distinct-3 (distinct n-grams / n-grams over the
   prompt's samples together), mean pairwise MiniLM distance (semantic), mean pairwise character-3-gram
   distance (style);
-- NLL (nats/token) of held-out human continuations: refinement must not wreck the LM.
+- NLL (nats/token) of held-out human continuations: refinement must not wreck the LM;
+- for rephrase, ``faithful``: the share of samples the meaning guard passes.
 
 Ship rule (issue 15): a refined adapter ships only if its WQRM beats SFT's without lowering any
-diversity measure.
+diversity measure (and, for rephrase, without lowering ``faithful``).
 """
 
 from __future__ import annotations
@@ -82,9 +83,18 @@ def quality(texts: Sequence[str], wqrm) -> dict[str, float]:
     return out
 
 
+def faithful_share(sources: Sequence[str], answers: Sequence[Sequence[str]], guard) -> float:
+    """Share of rephrase samples the meaning guard passes (the rewriter's known failure)."""
+    verdicts = [v.ok for source, group in zip(sources, answers, strict=True) for v in guard.check_many(source, group)]
+    return round(float(np.mean(verdicts)), 4) if verdicts else 0.0
+
+
 def ships(sft: dict, candidate: dict) -> bool:
+    """Quality up, no diversity measure down, and (rephrase) no more meaning errors than SFT."""
     keys = ("distinct_2", "distinct_3", "semantic_distance", "style_distance")
-    return (candidate["wqrm"] or -1e9) > (sft["wqrm"] or -1e9) and all(candidate[k] >= sft[k] for k in keys)
+    kept_meaning = candidate.get("faithful", 1.0) >= sft.get("faithful", 1.0)
+    better = (candidate["wqrm"] or -1e9) > (sft["wqrm"] or -1e9)
+    return better and kept_meaning and all(candidate[k] >= sft[k] for k in keys)
 
 
 def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: str, seed: int) -> dict:
@@ -93,18 +103,20 @@ def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: s
     from engine.manifest import artifact
     from engine.models import load_model
     from engine.persona.encoder import default_encoder
+    from engine.quality.guard import MeaningGuard
     from engine.quality.wqrm import WQRM
     from training.data import tasks
-    from training.data.preference_pairs import TASK_ADAPTERS, sample_answers, task_prompts
+    from training.data.preference_pairs import TASK_ADAPTERS, sample_answers, task_items
     from training.eval.adapters import continue_nll
 
     loaded = load_model(base)
     below, sft_name = TASK_ADAPTERS[task]
     loaded.model = PeftModel.from_pretrained(loaded.model, str(artifact(below).folder)).merge_and_unload()
     corpora = ["austen", "moby_dick", "reuters", "jargon_file"]
-    prompts = task_prompts(task, corpora, "test", n, seed)
+    items = task_items(task, corpora, "test", n, seed)
     heldout = tasks.continue_examples(corpora, "test", n, seed + 1)
     encoder, wqrm = default_encoder(), WQRM.load()
+    guard = MeaningGuard(encoder) if task == "rephrase" else None
     model, results = None, {}
     for label, folder in {"SFT": artifact(sft_name).folder, **adapters}.items():
         if model is None:
@@ -112,13 +124,15 @@ def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: s
         else:
             model.load_adapter(str(folder), adapter_name=label)
         model.set_adapter(label)
-        answers = sample_answers(loaded, [q for q, _ in prompts], samples, 48, 0.1, seed)
+        answers = sample_answers(loaded, [q for q, _, _ in items], samples, 48, 0.1, seed)
         flat = [a for group in answers for a in group]
         results[label] = {
             **quality(flat, wqrm),
             **diversity(answers, encoder),
             "heldout_nll": round(continue_nll(loaded, heldout), 4),
         }
+        if guard:
+            results[label]["faithful"] = faithful_share([src for _, _, src in items], answers, guard)
     for label in adapters:
         results[label]["ships"] = ships(results["SFT"], results[label])
     return results
