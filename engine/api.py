@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 256 * 1024  # a long chapter; beyond that the caller should pass the text near the cursor
 MAX_REPHRASE_CHARS = 4000  # a few paragraphs: a small model cannot rewrite more in one pass
+# Eager unused this long while programs serve -> its ~1.1 GB of fp32 base weights leave memory. Long
+# enough that a mode still waiting for its program keeps them; reading them back costs ~1 s.
+PARK_EAGER_AFTER_S = 60.0
 MAX_DICTATION_CHARS = 2000  # one utterance; Whisper's 30 s window holds ~100 words
 
 __all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError", "StyleContext", "StyleRequest"]
@@ -95,6 +98,9 @@ class Engine:
         self.programs = None  # ExecuTorch programs per adapter composition (backend != "eager")
         if backend != "eager":
             self._start_executorch(wait=backend == "executorch", progress=progress, threads=threads)
+        # Programs serve; eager idle this long -> its base weights are parked (engine/backends/parking.py)
+        self.park_eager_after_s = PARK_EAGER_AFTER_S
+        self._eager_used = time.monotonic()
             # Autocomplete runs most: its program is looked up (or built) first.
             self._activate(Mode.AUTOCOMPLETE)
         self.last_tidy: TidyResult | None = None  # what the last tidy_dictation returned, and why
@@ -149,6 +155,10 @@ class Engine:
         if backend is not self.backend:
             self.use_backend(backend)
         if note and note != self.backend_note:  # once per change, not on every keystroke's request
+        if backend is self.eager:
+            self._eager_used = time.monotonic()
+        elif time.monotonic() - self._eager_used >= self.park_eager_after_s and not self.eager.weights.parked:
+            self.eager.park()  # read back on the next eager request (a mode whose program is not built)
             log.info(note)
         self.backend_note = note
 
@@ -170,7 +180,10 @@ class Engine:
 
     def _eos_ids(self) -> set[int]:
         ids = set()
-        for source in (self.tokenizer.eos_token_id, getattr(self.loaded.model.generation_config, "eos_token_id", None)):
+        for source in (
+            self.tokenizer.eos_token_id,
+            getattr(self.loaded.model.generation_config, "eos_token_id", None),
+        ):
             if isinstance(source, int):
                 ids.add(source)
             elif source:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import DynamicCache
 
+from engine.backends.parking import ParkedWeights
 from engine.models import LoadedModel
 
 
@@ -17,9 +18,19 @@ class EagerBackend:
         config = self.model.config.get_text_config()
         self.vocab_size = int(config.vocab_size)
         self.hidden_size = int(config.hidden_size)
-        self.max_positions = min(max_positions, int(getattr(config, "max_position_embeddings", max_positions)))
+        self.max_positions = min(
+            max_positions, int(getattr(config, "max_position_embeddings", max_positions))
+        )
         self._cache = DynamicCache()  # no config: plain full-length layers, which crop exactly
         self._length = 0
+        self.weights = ParkedWeights(self.model, loaded.info.folder)
+
+    # -- weights --------------------------------------------------------------
+
+    def park(self) -> int:
+        """Free the base weights and the cache while other backends serve; bytes freed."""
+        self.reset()
+        return self.weights.park()
 
     # -- cache ----------------------------------------------------------------
 
@@ -46,8 +57,11 @@ class EagerBackend:
             raise ValueError(f"backend cache holds {self._length} positions; cannot run from {start_pos}")
         n = next(iter(inputs.values())).shape[1]
         if start_pos + n > self.max_positions:
-            raise ValueError(f"sequence of {start_pos + n} positions exceeds the model's {self.max_positions}")
+            raise ValueError(
+                f"sequence of {start_pos + n} positions exceeds the model's {self.max_positions}"
+            )
         positions = torch.arange(start_pos, start_pos + n)
+        self.weights.restore()  # parked while programs served: read back on first use
         with torch.inference_mode():
             out = self.model(
                 **inputs,
@@ -69,5 +83,6 @@ class EagerBackend:
         return self._run(start_pos, inputs_embeds=embeds[None].to(torch.float32))
 
     def embed_tokens(self, token_ids: list[int]) -> torch.Tensor:
+        self.weights.restore()
         with torch.inference_mode():
             return self.model.get_input_embeddings()(torch.tensor([token_ids]))[0]

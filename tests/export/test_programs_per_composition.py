@@ -123,3 +123,42 @@ def test_only_the_most_recently_used_programs_stay_loaded(
     assert programs.ready == [("persona",)]  # the other one was dropped...
     again, note = programs.backend_for(("persona", "task"), gemma_adapters)
     assert again.name == "executorch" and note == "" and again is not first  # ...and reloaded from the cache
+
+
+def test_eager_weights_leave_memory_while_programs_serve_and_come_back_exactly(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
+):
+    """continue has a program, autocomplete none: parking after a served continue frees the base
+    weights; the next autocomplete reads them back and eager's logits are bit for bit the same."""
+    import shutil
+
+    from engine.api import Engine
+    from engine.export import default_preset_for, preset, spec_for
+    from engine.manifest import register_artifact
+
+    loaded = load_model(tiny_gemma_dir)
+    assets = tmp_path / "assets"
+    for name, folder in (("persona", gemma_adapters[0]), ("task_continue", gemma_adapters[1])):
+        copy = shutil.copytree(folder, assets / "adapters" / folder.name)
+        register_artifact(
+            name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets
+        )
+    monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
+    cache = ProgramCache()
+    spec = spec_for(
+        loaded, preset(default_preset_for(loaded)), [assets / "adapters" / f.name for f in gemma_adapters]
+    )
+    copy_into(cache, tiny_gemma_composed_fp32, spec, loaded.info.name)
+
+    engine = Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
+    ids = [int(t) for t in torch.randint(4, 512, (12,), generator=torch.Generator().manual_seed(3))]
+    engine._activate(engine._active_mode)  # autocomplete: eager
+    before = _forced_logits(engine.eager, ids)
+    embed = engine.eager.model.get_input_embeddings().weight
+    engine.park_eager_after_s = 0.0
+    engine.run_to_text(engine.continue_text("w5 w6 w7 w8 w9"))
+    assert engine.backend.name == "executorch" and engine.eager.weights.parked
+    assert embed.numel() == 0  # the largest tensor is gone (and the tied output layer with it)
+    engine.run_to_text(engine.complete("w5 w6 w7"))  # autocomplete has no program: eager again
+    assert engine.backend is engine.eager and not engine.eager.weights.parked
+    assert torch.equal(_forced_logits(engine.eager, ids), before)
