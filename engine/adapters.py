@@ -4,6 +4,7 @@
     continue     = base + persona + audio + task_continue
     rephrase     = base + persona + audio + task_rephrase
     dictation    = base + persona + audio + task_dictation
+    rephrase_style = base + task_rephrase_style   (stand-in while it is not shipped: task_rephrase)
 
 Every adapter in the manifest that was trained for the loaded base is loaded
 once, by sha256-verified file (``engine.manifest``), into one peft model. A mode
@@ -19,7 +20,8 @@ activation that changed the set (``ActiveAdapters.changed``), the caller must
 drop its KV cache: the cached keys/values were computed with the old weights.
 
 Adapters that are not installed (``audio`` until it is trained) are left out and
-named in ``ActiveAdapters.status``.
+named in ``ActiveAdapters.status``. One that has a stand-in (``STAND_INS``) is replaced by it when
+the stand-in is installed, and the status names both, so the UI says which adapter serves.
 
 The writer's **personal adapter** (trained by training/recipes/personal_dpo.py on their recorded
 choices) lives in the user's data dir, with a manifest of the same form there
@@ -44,7 +46,15 @@ MODE_ADAPTERS: dict[str, tuple[str, ...]] = {
     "continue": ("persona", "audio", "task_continue"),
     "rephrase": ("persona", "audio", "task_rephrase"),
     "dictation": ("persona", "audio", "task_dictation"),
+    # Rephrase in my style: the RL adapter (training/recipes/grpo_style.py) alone. It was warm-started
+    # from task_rephrase and holds its weights, and it was trained and evaluated without persona
+    # (training/eval/style_rl.py composes base + one adapter per row).
+    "rephrase_style": ("task_rephrase_style",),
 }
+# An adapter that is not installed (or was rejected) is served by its stand-in when that one is:
+# task_rephrase is the RL adapter's warm-up start, the eval's "SFT warm-up" row, so "Rephrase in my
+# style" works, and says so, before any RL adapter ships.
+STAND_INS: dict[str, str] = {"task_rephrase_style": "task_rephrase"}
 ADAPTER_KIND = "lora_adapter"
 PERSONAL = "personal"  # the writer's own adapter, in the user's manifest
 PERSONAL_MODES = ("autocomplete",)  # the compositions it was trained on top of (its recipe's stack_on)
@@ -56,6 +66,7 @@ def user_artifacts_root() -> Path:
     return paths.data_dir() / USER_ARTIFACTS
 
 ProgressFn = Callable[[str, float], None]
+Names = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class ActiveAdapters:
     changed: bool = False  # the active set differs from before: drop KV caches
     seconds: float = 0.0  # time the switch took
     status: str = ""
+    stand_ins: tuple[tuple[str, str], ...] = ()  # (missing adapter, the installed one serving for it)
 
 
 @dataclass
@@ -264,18 +276,32 @@ class AdapterRegistry:
 
     def plan(self, mode) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """(active, missing, disabled) for a mode, without applying it."""
+        active, missing, disabled, _ = self._resolve(mode)
+        return active, missing, disabled
+
+    def _resolve(self, mode) -> tuple[Names, Names, Names, tuple[tuple[str, str], ...]]:
+        """(active, missing, disabled, stand-ins) of a mode's composition."""
         key = _mode_name(mode)
         if key not in self.modes:
             raise ValueError(f"unknown mode {key!r}; known: {', '.join(self.modes)}")
-        wanted = self.modes[key]
-        missing = tuple(n for n in wanted if n not in self.adapters)
-        disabled = tuple(n for n in wanted if n in self.adapters and not self._enabled[n])
-        active = tuple(n for n in wanted if n in self.adapters and self._enabled[n])
-        return active, missing, disabled
+        active: list[str] = []
+        missing: list[str] = []
+        disabled: list[str] = []
+        stood: list[tuple[str, str]] = []
+        for name in self.modes[key]:
+            if name in self.adapters:
+                (active if self._enabled[name] else disabled).append(name)
+                continue
+            missing.append(name)
+            stand_in = STAND_INS.get(name)
+            if stand_in in self.adapters and self._enabled[stand_in] and stand_in not in active:
+                active.append(stand_in)
+                stood.append((name, stand_in))
+        return tuple(active), tuple(missing), tuple(disabled), tuple(stood)
 
     def activate(self, mode) -> ActiveAdapters:
         """Make ``mode``'s composition the active one (the base stays loaded)."""
-        active, missing, disabled = self.plan(mode)
+        active, missing, disabled, stood = self._resolve(mode)
         started = time.perf_counter()
         with self._lock:
             changed = active != self._active
@@ -289,7 +315,8 @@ class AdapterRegistry:
             disabled,
             changed,
             seconds,
-            self._status(_mode_name(mode), active, missing, disabled),
+            self._status(_mode_name(mode), active, missing, disabled, stood),
+            stood,
         )
 
     def compose(self, names: Sequence[str]) -> bool:
@@ -319,20 +346,26 @@ class AdapterRegistry:
             self._layers_on = False
         self._active = names
 
-    def _status(self, mode: str, active, missing, disabled) -> str:
+    def _status(self, mode: str, active, missing, disabled, stood=()) -> str:
         parts = " + ".join(["base", *active])
-        notes = []
+        serving = dict(stood)
+        notes, replaced = [], []
         for name in missing:
             why = self.errors.get(name)
-            notes.append(f"{name} {'rejected: ' + why if why else 'not installed yet'}")
+            note = f"{name} {'rejected: ' + why if why else 'not installed yet'}"
+            if name in serving:
+                replaced.append(f"{note}: {serving[name]} serves in its place")
+            else:
+                notes.append(note)
         notes += [f"{n} switched off" for n in disabled]
-        return f"{mode}: {parts}" + (
-            f" ({'; '.join(notes)}; composed without {'it' if len(notes) == 1 else 'them'})" if notes else ""
-        )
+        if notes:
+            notes[-1] += f"; composed without {'it' if len(notes) == 1 else 'them'}"
+        said = "; ".join(replaced + notes)
+        return f"{mode}: {parts}" + (f" ({said})" if said else "")
 
     def status(self, mode) -> str:
-        active, missing, disabled = self.plan(mode)
-        return self._status(_mode_name(mode), active, missing, disabled)
+        active, missing, disabled, stood = self._resolve(mode)
+        return self._status(_mode_name(mode), active, missing, disabled, stood)
 
 
 def delete_user_adapter(name: str = PERSONAL, root: Path | None = None) -> bool:

@@ -23,3 +23,16 @@ class AudioError(KillahError):
 
 class ArtifactError(KillahError):
     """A trained artifact is missing, tampered with, or made for another base model."""
+
+
+class StyleError(KillahError):
+    """A style action has none of the writer's paragraphs to follow (no style memory, paused, empty,
+    or nothing in it like the text)."""
+
+
+# What "Rephrase in my style" needs, said the same way by the engine's refusal and the app's disabled
+# menu entry and dialog toggle.
+STYLE_MEMORY_NEEDED = (
+    "Rephrase in my style needs your style memory: add documents you wrote with "
+    "Tools → Add a folder to the style memory…"
+)

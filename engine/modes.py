@@ -16,6 +16,7 @@ class Mode(StrEnum):
     AUTOCOMPLETE = "autocomplete"
     CONTINUE = "continue"
     REPHRASE = "rephrase"
+    REPHRASE_STYLE = "rephrase_style"  # Rephrase in my style: the writer's paragraphs before the prompt
     DICTATION = "dictation"
 
 
@@ -67,3 +68,7 @@ DEFAULT_PARAMS: dict[Mode, GenerationParams] = {
         stop_at_newline=True,
     ),
 }
+# Rephrase in my style rewrites as Rephrase does, one line, with the same sampling. The 4-gram ban
+# also covers the exemplar paragraphs in its prompt (they are prompt text): their phrases cannot be
+# copied word for word. Not measured against the eval's sampling, which has no ban (docs/style_rl.md).
+DEFAULT_PARAMS[Mode.REPHRASE_STYLE] = DEFAULT_PARAMS[Mode.REPHRASE]

@@ -108,12 +108,13 @@ class CandidateSet:
     """The takes of one request, best first."""
 
     source: str
-    mode: str  # "rephrase" or "continue"
+    mode: str  # "rephrase", "rephrase_style" or "continue"
     candidates: tuple[Candidate, ...]
     ranked_by: str  # the scorer's name
     score_meaningful: bool  # False: the scorer does not cover this language; the UI hides the score
     seconds: float
     cancelled: bool = False
+    served_by: str = ""  # the adapter composition that drew the takes (engine.adapters status line)
 
     @property
     def best(self) -> Candidate | None:

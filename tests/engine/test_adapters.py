@@ -90,6 +90,24 @@ def test_modes_compose_their_adapters_and_name_the_missing_ones(registry):
     assert dictation.active == ("persona",) and set(dictation.missing) == {"audio", "task_dictation"}
 
 
+def test_style_rephrase_is_served_by_its_stand_in_until_the_rl_adapter_ships_and_says_so(registry):
+    reg, _, _ = registry
+    got = reg.activate("rephrase_style")
+    assert got.active == ("task_rephrase",) and got.missing == ("task_rephrase_style",)
+    assert got.stand_ins == (("task_rephrase_style", "task_rephrase"),)
+    assert got.status == (
+        "rephrase_style: base + task_rephrase "
+        "(task_rephrase_style not installed yet: task_rephrase serves in its place)"
+    )
+    reg.set_enabled("task_rephrase", False)  # the stand-in switched off: nothing stands in
+    try:
+        off = reg.activate("rephrase_style")
+        assert off.active == () and off.stand_ins == ()
+        assert "task_rephrase_style not installed yet; composed without it" in off.status
+    finally:
+        reg.set_enabled("task_rephrase", True)
+
+
 def test_composed_model_equals_summed_delta_reference(registry, assets):
     reg, fresh, base = registry
     root, _ = assets
