@@ -58,7 +58,16 @@ __all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError", "
 # - Autocomplete: no keystroke-savings gain (on - off = -0.013, 95% CI [-0.035, +0.010], 25 sentences
 #   of 5 writers) and the first token 14x later on eager (a new prefill per paragraph): unstyled.
 # - Rephrase: its few-shot prompt was never measured with exemplars: unstyled.
-STYLED_MODES = frozenset({Mode.CONTINUE})
+# - Rephrase in my style: styled by definition; its adapter was trained on prompts that carry two
+#   paragraphs of the reference writer (training/recipes/grpo_style.py).
+STYLED_MODES = frozenset({Mode.CONTINUE, Mode.REPHRASE_STYLE})
+
+
+def near_cursor(text_before_cursor: str) -> str:
+    """The part of a long document's text before the cursor that a request may use: the prompt
+    reads only its last ~1,500 characters (and style retrieval its last paragraph), so a novel of
+    200,000 words is served like a page instead of being refused."""
+    return text_before_cursor[-MAX_INPUT_CHARS:]
 
 
 def _default_threads() -> int:
@@ -255,6 +264,7 @@ class Engine:
     def _autocomplete_prompt(self, text_before_cursor: str, style: StyleRequest | None) -> str:
         """The prompt ``complete`` decodes from; ``prefill`` warms exactly this one."""
         self.check_text(text_before_cursor)
+        text_before_cursor = near_cursor(text_before_cursor)
         return self._styled(
             Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
         )
@@ -270,6 +280,7 @@ class Engine:
     ) -> Iterator[str]:
         """Continue the text: up to a paragraph, in the writer's voice."""
         self.check_text(text)
+        text = near_cursor(text)
         prompt = self._styled(Mode.CONTINUE, prompts.continue_prompt(text), text, style)
         return self._run(Mode.CONTINUE, prompt, persona, params, cancel, heal=True)
 
