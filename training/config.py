@@ -100,6 +100,10 @@ class TrainConfig:
     log_every: int = option(5, help="log the loss every this many steps")
     threads: int = option(1, help="torch CPU threads per process (the shared 2-core machine: 1)")
     seed: int = option(0, help="seed of torch and of the recipe's own sampling")
+    time_budget_s: float = option(
+        0.0,
+        help="stop after the first step that ends past this many seconds of training (0: none); saved as usual",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -67,3 +67,21 @@ class Recipe:
     @classmethod
     def main(cls, argv: Sequence[str] | None, description: str) -> dict:
         return cls(cls.config_from_argv(argv, description)).run()
+
+
+def time_budget_callback(seconds: float):
+    """A transformers callback that ends training after the step that passes ``seconds`` (0: never).
+
+    A run sized in steps on a shared CPU can take twice as long as planned; a budget makes it end in
+    time with everything it learned saved, and the recipe reports the steps it really made."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if seconds and time.monotonic() - self.started >= seconds:
+                control.should_training_stop = True
+
+    return TimeBudget()

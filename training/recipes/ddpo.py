@@ -34,7 +34,7 @@ from training.config import (
     repo_path,
     section,
 )
-from training.recipe import Recipe
+from training.recipe import Recipe, time_budget_callback
 
 RECIPE = "training/recipes/ddpo.py"
 
@@ -132,6 +132,7 @@ class DdpoRecipe(Recipe):
             train_dataset=Dataset.from_list(self.train_rows),
             eval_dataset=Dataset.from_list(self.eval_rows),
             processing_class=self.loaded.tokenizer,
+            callbacks=[time_budget_callback(t.time_budget_s)],
         )
         self.before = self.trainer.evaluate()
         self.trainer.train()

@@ -36,7 +36,7 @@ from training.config import (
     option,
     section,
 )
-from training.recipe import Recipe
+from training.recipe import Recipe, time_budget_callback
 
 RECIPE = "training/recipes/grpo_style.py"
 
@@ -216,7 +216,7 @@ class GrpoStyleRecipe(Recipe):
             args=args,
             train_dataset=Dataset.from_list(self.rows),
             processing_class=self.loaded.tokenizer,
-            callbacks=[self._diagnostics_callback()],
+            callbacks=[self._diagnostics_callback(), time_budget_callback(t.time_budget_s)],
         )
 
     def _diagnostics_callback(self):
@@ -255,7 +255,7 @@ class GrpoStyleRecipe(Recipe):
     def evaluate(self) -> dict:
         rewards = [r["reward"] for r in self.log_rows if "reward" in r]
         return {
-            "steps": self.cfg.train.max_steps,
+            "steps": self.grpo.state.global_step,
             "loss_type": self.grpo.loss_type,
             "reward_first": round(rewards[0], 4) if rewards else None,
             "reward_last": round(rewards[-1], 4) if rewards else None,
