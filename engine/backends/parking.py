@@ -1,8 +1,8 @@
 """Parking the eager model's base weights while ExecuTorch programs serve every request.
 
 The fp32 base of Gemma 3 270M is ~1.1 GB, half of the app's memory, and once each composition in use
-has its program, eager runs nothing. Parking swaps every large frozen base tensor for an empty one
-(the memory goes back to the system); the first eager use reads them back from the converted
+has its program, eager runs nothing. Parking swaps every frozen base tensor for an empty one (the
+memory map they view is released); the first eager use reads them back from the converted
 safetensors the model was loaded from (~1 s, usually from the page cache). LoRA weights stay: they
 are small, and adapters loaded since (the writer's personal one) exist only in memory.
 """
@@ -23,7 +23,7 @@ def checkpoint_name(parameter_name: str) -> str:
 
 
 class ParkedWeights:
-    """Drop and restore the large frozen base weights of one model, by checkpoint name."""
+    """Drop and restore the frozen base weights of one model, by checkpoint name."""
 
     def __init__(self, model: torch.nn.Module, folder: Path) -> None:
         self.model = model
@@ -42,7 +42,9 @@ class ParkedWeights:
         freed = 0
         for name, param in self.model.named_parameters():  # tied weights appear once
             key = checkpoint_name(name)
-            if "lora_" in name or key not in stored or param.dim() < 2:  # norms stay: they save nothing
+            # Every stored tensor goes, norms too: the loaded weights are views of the checkpoint's
+            # memory map, and one small tensor left on it keeps the whole 1 GB mapping resident.
+            if "lora_" in name or key not in stored:
                 continue
             freed += param.numel() * param.element_size()
             self._parked[key] = param
