@@ -39,3 +39,28 @@ def test_score_rewrites_reports_the_table_columns():
     assert out["svc"] == 0.0  # the rewritten one moved from ref 0 to ref 2
     assert out["ne_kept"] == 1.0 and out["length_ratio"] == 1.0
     assert out["style_sim"] == out["input_style_sim"] == 1.0
+
+
+def test_the_meaning_guard_column_counts_the_outputs_it_passes():
+    from engine.quality.guard import MeaningGuard
+
+    vocab = {"a": [1.0, 0, 0], "b": [0, 1.0, 0], "c": [0, 0, 1.0]}
+
+    def encode(sents):
+        return np.array([vocab.get(s.split()[0].lower(), [0, 0, 1.0]) for s in sents])
+
+    class WordEncoder:  # the guard's MiniLM replaced by the same toy space: identical sentences are 1.0
+        def encode(self, texts, batch_size=32):
+            v = np.array([[1.0, 0.0, 0.0] for _ in texts])
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    out = score_rewrites(
+        ["She did not leave in 1850.", "b y."],
+        ["She left in 1851.", "b y."],  # a dropped negation and a changed year; a faithful copy
+        [REF, REF],
+        encode=encode,
+        split=lambda t: [t],
+        entities=lambda t: set(),
+        guard=MeaningGuard(WordEncoder()),
+    )
+    assert out["faithful"] == 0.5

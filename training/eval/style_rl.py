@@ -15,7 +15,8 @@ baseline), the SFT warm-up (task_rephrase), and every --adapter given.
 - **not rewritten %**: outputs whose word-level similarity to the input (difflib ratio over words,
   case-folded) is >= NOT_REWRITTEN (fixed at 0.9, chosen before any run);
 - **NE kept**: share of the input's named entities (spaCy) still in the output;
-- **length ratio**: output words / input words.
+- **length ratio**: output words / input words;
+- **faithful**: share of outputs the app's meaning guard passes (engine/quality/guard.py).
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def score_rewrites(
     encode: Encode,
     split: Callable[[str], list[str]],
     entities: Callable[[str], set[str] | frozenset[str]],
+    guard=None,
 ) -> dict:
-    """The table's measures over (source, output, reference sentence vectors) triples."""
+    """The table's measures over (source, output, reference sentence vectors) triples; with a meaning
+    ``guard`` (engine.quality.guard), also the share of outputs it passes, as the app checks them."""
     from training.rl.style_reward import ne_overlap
 
     rows = []
@@ -89,6 +92,10 @@ def score_rewrites(
         )
     rewritten = [r for r in rows if not r["copy"]]
     mean = lambda key, rs=rows: round(float(np.mean([r[key] for r in rs])), 4) if rs else None  # noqa: E731
+    faithful = {}
+    if guard is not None:
+        passed = [guard.check(src, out).ok for src, out in zip(sources, outputs, strict=True)]
+        faithful = {"faithful": round(sum(passed) / max(1, len(passed)), 4)}
     return {
         "style_sim": mean("style"),
         "input_style_sim": mean("input_style"),
@@ -96,6 +103,7 @@ def score_rewrites(
         "not_rewritten": round(sum(r["copy"] for r in rows) / max(1, len(rows)), 4),
         "ne_kept": mean("ne"),
         "length_ratio": mean("length"),
+        **faithful,
         "n": len(rows),
     }
 
@@ -146,6 +154,7 @@ def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dic
     from engine.models import load_model
     from engine.persona.encoder import default_encoder
     from engine.prompts import rephrase_prompt, with_exemplars
+    from engine.quality.guard import MeaningGuard
     from training.data.tasks import sentences
     from training.rl.entities import named_entities
 
@@ -154,8 +163,9 @@ def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dic
     inputs, shown, _ = heldout_items(n, seed)
     prompts = [with_exemplars(ex, rephrase_prompt(src)) for src, ex in zip(inputs, shown, strict=True)]
     ref_vecs = [encoder.encode([s for p in ex for s in sentences(p)]) for ex in shown]
+    guard = MeaningGuard(encoder)
     score = lambda outs: score_rewrites(  # noqa: E731
-        inputs, outs, ref_vecs, encode=encoder.encode, split=sentences, entities=named_entities
+        inputs, outs, ref_vecs, encode=encoder.encode, split=sentences, entities=named_entities, guard=guard
     )
     results = {"prompting (base, few-shot + reference)": score(rewrites(loaded, prompts, seed))}
     folders = {"SFT warm-up (task_rephrase)": artifact("task_rephrase").folder, **adapters}
@@ -173,9 +183,9 @@ def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dic
 
 
 def markdown(results: dict[str, dict]) -> str:
-    cols = ["style_sim", "input_style_sim", "svc", "not_rewritten", "ne_kept", "length_ratio", "n"]
+    cols = ["style_sim", "input_style_sim", "svc", "not_rewritten", "ne_kept", "length_ratio", "faithful", "n"]
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {row} | " + " | ".join(str(r[c]) for c in cols) + " |" for row, r in results.items()]
+    lines += [f"| {row} | " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for row, r in results.items()]
     return "\n".join(lines)
 
 
