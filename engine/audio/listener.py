@@ -8,8 +8,10 @@ gate is open (``set_gate(True)``), and closing the gate ends the utterance at on
 
 Streaming (the default, ``streaming=StreamingConfig()``; engine/audio/streaming.py): partials come from
 LocalAgreement-2 over re-decodes of the utterance, and the final text is the last hypothesis when it
-already covered the end of speech. ``streaming=None`` is the batch path: the whole utterance is decoded
-when it ends, with a preview of the last 8 s every ``partial_interval``.
+already covered the end of speech. While a re-decode runs, the loop keeps feeding the VAD (``_pump``),
+so a pause after the audio it covers abandons it and the pause decode starts at once.
+``streaming=None`` is the batch path: the whole utterance is decoded when it ends, with a preview of
+the last 8 s every ``partial_interval``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +71,7 @@ class VoiceListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.capture: AudioCapture | None = None
+        self._feed = _Feed()
         self.ready = threading.Event()
         # Names and rare words for the recognizer, read on the worker thread when listening starts
         # (the style memory is a database read): see set_vocabulary.
@@ -137,45 +140,32 @@ class VoiceListener:
                 self.recognizer.vocabulary = self.vocabulary_source()
             capture.wait_first_block()
             segmenter = UtteranceSegmenter(CombinedVad(), self.segmenter_config)
-            self._flow = UtteranceFlow(self.recognizer, segmenter, self.streaming)
             # From the stream's start: words said while Whisper was loading are kept (push-to-talk
             # users speak as soon as they press the key).
-            position = 0
-            fed_position = 0  # samples fed to the segmenter (its own clock)
-            # wall time at which segmenter sample k arrived ~= anchor_time + (k - anchor_k) / rate
-            anchor_k, anchor_t = 0, time.monotonic()
+            self._feed = _Feed(anchor_t=time.monotonic())
+            self._flow = UtteranceFlow(
+                self.recognizer, segmenter, self.streaming, pump=lambda: self._pump_ended(capture, segmenter)
+            )
             last_partial = 0.0
-            last_level = 0.0
             self.ready.set()
             self._emit(VoiceEvent("ready"))
             while not self._stop.is_set():
                 capture.check()
-                samples, position = capture.buffer.read_since(position)
-                now = time.monotonic()
-                if now - last_level > 0.05:
-                    self._emit(VoiceEvent("level", level=capture.level))
-                    last_level = now
-                ptt = self.mode == "push_to_talk"
-                if ptt and self._gate_closed_flush.is_set():
-                    self._gate_closed_flush.clear()
-                    for utt in segmenter.flush():
-                        self._finish(utt, anchor_k, anchor_t)
-                if len(samples) == 0 or (ptt and not self._gate.is_set()):
+                fed = self._pump(capture, segmenter)
+                self._finish_ended()
+                if not fed:
                     time.sleep(0.02)
                     continue
-                was_speaking = segmenter.in_speech
-                # The loop may have been decoding when these samples came: date them by their arrival.
-                anchor_k, anchor_t = fed_position + len(samples), capture.arrival_time(position)
-                fed_position += len(samples)
-                for utt in segmenter.feed(samples):
-                    self._finish(utt, anchor_k, anchor_t)
-                if segmenter.in_speech and not was_speaking:
-                    self._emit(VoiceEvent("speech_start"))
                 if self.streaming is not None:
                     partial = self._flow.partial()
                     if partial is not None and partial.text:
                         self._emit(VoiceEvent("partial", text=partial.text, committed=partial.committed))
-                elif self.partials and segmenter.in_speech and now - last_partial > self.partial_interval:
+                    self._finish_ended()  # an utterance that ended while the stream decoded
+                elif (
+                    self.partials
+                    and segmenter.in_speech
+                    and time.monotonic() - last_partial > self.partial_interval
+                ):
                     text = self.recognizer.partial(segmenter.active_audio())
                     last_partial = time.monotonic()
                     if text:
@@ -188,6 +178,41 @@ class VoiceListener:
             capture.stop()
             self.capture = None
             self._emit(VoiceEvent("stopped"))
+
+    def _pump(self, capture: AudioCapture, segmenter: UtteranceSegmenter) -> bool:
+        """The microphone's audio since the last call -> the segmenter; utterances that ended wait in
+        ``_feed.ended``. True when audio was fed. Called by the loop, and by the stream while it decodes
+        (so the end of speech is seen at once, not after that decode)."""
+        feed = self._feed
+        samples, feed.position = capture.buffer.read_since(feed.position)
+        now = time.monotonic()
+        if now - feed.last_level > 0.05:
+            self._emit(VoiceEvent("level", level=capture.level))
+            feed.last_level = now
+        ptt = self.mode == "push_to_talk"
+        if ptt and self._gate_closed_flush.is_set():
+            self._gate_closed_flush.clear()
+            feed.ended += [(u, feed.anchor_k, feed.anchor_t) for u in segmenter.flush()]
+        if len(samples) == 0 or (ptt and not self._gate.is_set()):
+            return False
+        was_speaking = segmenter.in_speech
+        # The loop may have been decoding when these samples came: date them by their arrival.
+        feed.anchor_k, feed.anchor_t = feed.fed + len(samples), capture.arrival_time(feed.position)
+        feed.fed += len(samples)
+        feed.ended += [(u, feed.anchor_k, feed.anchor_t) for u in segmenter.feed(samples)]
+        if segmenter.in_speech and not was_speaking:
+            self._emit(VoiceEvent("speech_start"))
+        return True
+
+    def _pump_ended(self, capture: AudioCapture, segmenter: UtteranceSegmenter) -> list[Utterance]:
+        """``_pump``, for the stream while it decodes: the utterances that ended and wait for their text."""
+        self._pump(capture, segmenter)
+        return [utt for utt, _, _ in self._feed.ended]
+
+    def _finish_ended(self) -> None:
+        ended, self._feed.ended = self._feed.ended, []
+        for utt, anchor_k, anchor_t in ended:
+            self._finish(utt, anchor_k, anchor_t)
 
     def _finish(self, utt: Utterance, anchor_k: int, anchor_t: float) -> None:
         assert self.recognizer is not None
@@ -208,17 +233,54 @@ class VoiceListener:
         )
 
 
+@dataclass
+class _Feed:
+    """The live loop's position in the microphone stream, shared by the loop and ``_pump``."""
+
+    position: int = 0  # ring-buffer samples read
+    fed: int = 0  # samples fed to the segmenter (its own clock)
+    # wall time at which segmenter sample k arrived ~= anchor_t - (anchor_k - k) / rate
+    anchor_k: int = 0
+    anchor_t: float = 0.0
+    last_level: float = 0.0
+    ended: list = field(default_factory=list)  # (Utterance, anchor_k, anchor_t) not finished yet
+
+
 class UtteranceFlow:
     """The recognizer's side of the voice loop, for the live listener and for recordings alike:
-    partial text of the utterance in progress, and the final text of one that ended."""
+    partial text of the utterance in progress, and the final text of one that ended.
+
+    ``pump`` (the live loop's): feeds the microphone's new audio to ``segmenter`` and returns the
+    utterances that ended and wait for their text; with it, a decode of the utterance in progress is
+    abandoned when speech it does not cover ends (a pause, or the end of the utterance) while it runs."""
 
     def __init__(
-        self, recognizer: SpeechRecognizer, segmenter: UtteranceSegmenter, streaming: StreamingConfig | None
+        self,
+        recognizer: SpeechRecognizer,
+        segmenter: UtteranceSegmenter,
+        streaming: StreamingConfig | None,
+        pump: Callable[[], list[Utterance]] | None = None,
     ) -> None:
         self.recognizer = recognizer
         self.segmenter = segmenter
-        self.stream = StreamingTranscriber(recognizer.transcribe, streaming) if streaming else None
+        self._pump = pump
+        watch = self._speech_paused_after if pump is not None else None
+        self.stream = StreamingTranscriber(recognizer.transcribe, streaming, watch) if streaming else None
         self._following: int | None = None  # start sample of the utterance the stream follows
+
+    def _speech_paused_after(self, covered: int) -> bool:
+        """While a decode of the utterance's first ``covered`` samples runs: did speech that it does not
+        cover end (a pause, whose decode would be kept waiting, or the end of the utterance)?"""
+        assert self._pump is not None and self.stream is not None
+        ended = [u for u in self._pump() if u.start_sample == self._following]
+        if ended:  # the decode is the final text if it covers the speech, else the final decode waits
+            return ended[0].end_sample - ended[0].start_sample > covered
+        seg = self.segmenter
+        if not seg.in_speech or seg.active_start != self._following:
+            return True  # the utterance was dropped (too little speech): the decode is of no use
+        silence = seg.active_samples - seg.active_speech_end
+        paused = silence >= self.stream.config.abandon_after_ms * SAMPLE_RATE // 1000
+        return paused and seg.active_speech_end > covered
 
     def partial(self) -> Partial | None:
         """Re-decode the utterance in progress if it is time (streaming only)."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from engine import paths
 from engine.audio import SAMPLE_RATE
+from engine.cancel import CancelToken
 from engine.errors import AudioError, ModelError
 
 WHISPER_DEFAULT = "tiny.en"  # the Whisper model a bare ``Recognizer()`` loads
@@ -101,8 +102,19 @@ class SpeechRecognizer(Protocol):
     name: str
     vocabulary: list[str]  # names and rare words to favour (engine/audio/vocabulary.py)
 
-    def transcribe(self, audio: np.ndarray, beam_size: int = 1, prompt: str | None = None,
-                   is_command: Callable[[str], bool] | None = None) -> Transcript: ...
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        beam_size: int = 1,
+        prompt: str | None = None,
+        is_command: Callable[[str], bool] | None = None,
+        prefix: str = "",
+        cancel: CancelToken | None = None,
+    ) -> Transcript:
+        """``prefix``: words known to start the text (streaming's committed words; a recognizer may
+        force them, or ignore them). ``cancel``: set from another thread to stop the decode as soon as
+        the recognizer can; the Transcript is then dropped "cancelled"."""
+        ...
 
     def partial(self, audio: np.ndarray, window_seconds: float = 8.0) -> str: ...
 
@@ -184,9 +196,10 @@ def collapse_repetitions(text: str, max_repeats: int = 2) -> str:
         while i < len(words):
             gram = [w.lower().strip(".,!?;:") for w in words[i : i + n]]
             reps = 1
-            while len(gram) == n and [
-                w.lower().strip(".,!?;:") for w in words[i + reps * n : i + (reps + 1) * n]
-            ] == gram:
+            while (
+                len(gram) == n
+                and [w.lower().strip(".,!?;:") for w in words[i + reps * n : i + (reps + 1) * n]] == gram
+            ):
                 reps += 1
             if reps > max_repeats and len(gram) == n:
                 out.extend(words[i : i + n * max_repeats])
@@ -206,7 +219,9 @@ def is_known_hallucination(text: str) -> bool:
 class Recognizer:
     """faster-whisper on CPU (int8). ``transcribe`` for final text, ``partial`` for the streaming preview."""
 
-    def __init__(self, model: str | os.PathLike | None = None, cpu_threads: int = 1, language: str | None = None):
+    def __init__(
+        self, model: str | os.PathLike | None = None, cpu_threads: int = 1, language: str | None = None
+    ):
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -214,7 +229,9 @@ class Recognizer:
         self.name = str(model or WHISPER_DEFAULT)
         self.folder = model_folder(model)
         try:
-            self.model = WhisperModel(str(self.folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+            self.model = WhisperModel(
+                str(self.folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads
+            )
         except Exception as exc:  # noqa: BLE001 - CTranslate2 raises RuntimeError on a bad model
             raise ModelError(f"The Whisper model at {self.folder} cannot be loaded: {exc}") from exc
         self.multilingual = bool(self.model.model.is_multilingual)
@@ -249,12 +266,17 @@ class Recognizer:
         beam_size: int = 1,
         prompt: str | None = None,
         is_command: Callable[[str], bool] | None = None,
+        prefix: str = "",
+        cancel: CancelToken | None = None,
     ) -> Transcript:
         """Final text of one utterance. With ``is_command``, a short utterance that is not heard as a
         command is decoded again with the command vocabulary as context, and that reading wins only
-        if ``is_command`` accepts it and Whisper is confident."""
+        if ``is_command`` accepts it and Whisper is confident. ``prefix`` is ignored (Whisper decodes
+        the whole clip in one native call, fast enough here); ``cancel`` is checked before it starts."""
         from engine.audio.vocabulary import correct_with_vocabulary, whisper_prompt
 
+        if cancel is not None and cancel.cancelled:
+            return Transcript("", 0.0, -10.0, len(audio) / SAMPLE_RATE, 0.0, "cancelled")
         first = self._transcribe_once(audio, beam_size, prompt or whisper_prompt(self.vocabulary))
         if first.text and self.vocabulary:
             first = replace(first, text=correct_with_vocabulary(first.text, self.vocabulary))
@@ -267,10 +289,21 @@ class Recognizer:
             return first
         second = self._transcribe_once(audio, beam_size, COMMAND_PROMPT)
         if second.text and is_command(second.text) and second.avg_logprob > -0.8:
-            return Transcript(second.text, second.no_speech_prob, second.avg_logprob, second.audio_seconds,
-                              first.seconds + second.seconds)
-        return Transcript(first.text, first.no_speech_prob, first.avg_logprob, first.audio_seconds,
-                          first.seconds + second.seconds, first.dropped)
+            return Transcript(
+                second.text,
+                second.no_speech_prob,
+                second.avg_logprob,
+                second.audio_seconds,
+                first.seconds + second.seconds,
+            )
+        return Transcript(
+            first.text,
+            first.no_speech_prob,
+            first.avg_logprob,
+            first.audio_seconds,
+            first.seconds + second.seconds,
+            first.dropped,
+        )
 
     def _transcribe_once(self, audio: np.ndarray, beam_size: int, prompt: str | None) -> Transcript:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)

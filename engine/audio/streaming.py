@@ -17,6 +17,14 @@ timestamps (Moonshine has none):
 * The end of the utterance: the pause decode also covers the end of speech. If no speech came after
   it, its hypothesis *is* the final text and nothing is decoded when the end is decided; otherwise
   only the buffer since the last cut (the uncommitted stretch) is decoded.
+* No waiting behind a stale decode: given a ``watch`` (the live loop, which keeps feeding the VAD),
+  a decode of the growing buffer (periodic, or at an earlier pause) runs on a helper thread and is
+  abandoned the moment speech pauses after the audio it covers; the decode of that pause starts at
+  once. An abandoned decode adds no hypothesis, so the committed words are only ever what two
+  *finished* decodes agreed on.
+* Optionally (``force_committed``, off: it raised WER), the committed words are forced as the start of
+  later decodes of the buffer (the recognizer's ``prefix``): Moonshine reads them in one decoder call
+  instead of one call per token.
 
 Qt-free; ``engine/audio/listener.py`` drives it on the voice thread, the tests feed it speech files.
 """
@@ -24,6 +32,7 @@ Qt-free; ``engine/audio/listener.py`` drives it on the voice thread, the tests f
 from __future__ import annotations
 
 import re
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +42,7 @@ import numpy as np
 from engine.audio import SAMPLE_RATE
 from engine.audio.recognizer import Transcript
 from engine.audio.vad import KEEP_TAIL_MS, WINDOW, rms
+from engine.cancel import CancelToken
 
 
 def _norm(word: str) -> str:
@@ -100,6 +110,20 @@ class StreamingConfig:
     cut_after_s: float = 6.0
     max_buffer_s: float = 12.0  # cut the buffer when it grows past this (a monologue without pauses)
     min_audio_s: float = 0.5  # nothing to decode before this much audio
+    # Abandon a decode still running when speech it does not cover pauses (needs a ``watch``, see
+    # StreamingTranscriber): the pause decode, which may become the final text, then starts at once
+    # instead of after the stale one (Moonshine: 1-4 s per decode on the 2-core VM).
+    abort_on_pause: bool = True
+    # ...once the silence after the speech it does not cover is this long: at 64 ms (pause_ms) espeak's
+    # gaps between words ("notion of", "people's making") abandoned every decode of a sentence on the
+    # loaded VM, so that none finished, nothing was committed and no partial text showed (2026-11-26).
+    abandon_after_ms: int = 160
+    watch_every_s: float = 0.02  # how often the live loop looks at the microphone during such a decode
+    # Force the committed words as the start of later decodes: Moonshine reads 8 forced tokens in one
+    # 170 ms decoder call where decoding them costs ~160 ms each. Off: on 20 held-out clips it cut the
+    # last decode from 3.14 to 1.92 s but raised WER from 0.155 to 0.185, as a word committed early
+    # ("A village" for "The village") can no longer be corrected (bench_streaming_wer, 2026-11-26).
+    force_committed: bool = False
 
 
 @dataclass
@@ -129,15 +153,20 @@ class _Decoded:
 class StreamingTranscriber:
     """One utterance at a time: ``update`` while it grows, ``finish`` when it ends, then ``start`` again.
 
-    ``decode`` turns audio into a guarded Transcript (a recognizer's ``transcribe``); ``audio``
-    arguments are the utterance from its first sample, ``speech_end`` the samples up to its last speech.
+    ``decode(audio, prefix=..., cancel=...)`` turns audio into a guarded Transcript (a recognizer's
+    ``transcribe``); ``audio`` arguments are the utterance from its first sample, ``speech_end`` the
+    samples up to its last speech. ``watch(covered)``, if given, is called every ``watch_every_s`` while
+    ``update`` decodes, with the utterance samples that decode covers; it feeds the microphone's new
+    audio to the VAD and says True when speech after ``covered`` ended (paused, or the utterance ended).
     """
 
-    decode: Callable[[np.ndarray], Transcript]
+    decode: Callable[..., Transcript]
     config: StreamingConfig = field(default_factory=StreamingConfig)
+    watch: Callable[[int], bool] | None = None
 
     def __post_init__(self) -> None:
-        self.decodes = 0  # decoder calls, for the benchmark
+        self.decodes = 0  # finished decoder calls, for the benchmark
+        self.aborted = 0  # decodes abandoned because speech they did not cover ended while they ran
         self.start()
 
     def start(self) -> None:
@@ -162,7 +191,10 @@ class StreamingTranscriber:
             return None
         if len(audio) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:
             self._force_cut(audio)
-        words = self._decode_buffer(_as_utterance_end(audio, speech_end) if paused else audio)
+        words = self._decode_buffer(_as_utterance_end(audio, speech_end) if paused else audio, watched=True)
+        if words is None:
+            # Abandoned: no hypothesis, so the committed words stay what two finished decodes agreed on.
+            return None
         self.agreement.insert(words)
         if paused and words:
             self._pauses.append(_PauseCut((speech_end + len(audio)) // 2, words))
@@ -175,13 +207,51 @@ class StreamingTranscriber:
             " ".join(self.final_words + self.agreement.committed), " ".join(self.agreement.tentative)
         )
 
-    def _decode_buffer(self, audio: np.ndarray, end: int | None = None) -> list[str]:
-        """Decode ``audio[offset:end]``; ``_last.end`` records the utterance samples it covered."""
+    def _decode_buffer(
+        self, audio: np.ndarray, end: int | None = None, watched: bool = False
+    ) -> list[str] | None:
+        """Decode ``audio[offset:end]``; ``_last.end`` records the utterance samples it covered. A
+        ``watched`` decode is abandoned (None) when speech pauses while it runs."""
+        # The committed words are the start of the whole buffer only, not of a part cut short (_force_cut).
+        whole = end is None
         end = len(audio) if end is None else end
-        transcript = self.decode(audio[self.offset : end])
+        prefix = " ".join(self.agreement.committed) if self.config.force_committed and whole else ""
+        clip = audio[self.offset : end]
+        if watched and self.watch is not None and self.config.abort_on_pause:
+            transcript = self._decode_watched(clip, end, prefix)
+            if transcript is None:
+                return None
+        else:
+            transcript = self.decode(clip, prefix=prefix)
         self.decodes += 1
         self._last = _Decoded(end, self.offset, transcript)
         return transcript.text.split()
+
+    def _decode_watched(self, clip: np.ndarray, end: int, prefix: str) -> Transcript | None:
+        """Decode on a helper thread while ``watch`` looks at the microphone. None once speech paused
+        after ``end``: the decode is cancelled (it stops before its next decoder step) and not waited for."""
+        cancel = CancelToken()
+        outcome: list[Transcript | BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(self.decode(clip, prefix=prefix, cancel=cancel))
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the voice thread below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run, name="killah-decode", daemon=True)
+        worker.start()
+        while True:
+            worker.join(self.config.watch_every_s)
+            if not worker.is_alive():
+                break
+            if self.watch is not None and self.watch(end):
+                cancel.cancel()
+                self.aborted += 1
+                return None
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
     def _cut_at_committed_pause(self) -> None:
         """Cut at the latest pause whose words are all committed (they are the audio before it)."""
@@ -208,7 +278,7 @@ class StreamingTranscriber:
             cap = int(self.config.max_buffer_s * SAMPLE_RATE)
             starts = range(self.offset + cap // 2, self.offset + cap - WINDOW, WINDOW)
             cut = min(starts, key=lambda s: rms(audio[s : s + WINDOW]))
-            self._cut(cut, self._decode_buffer(audio, cut))
+            self._cut(cut, self._decode_buffer(audio, cut) or [])
         # The hypotheses so far covered audio on both sides of the cut: start agreeing afresh.
         self.agreement.reset()
         self._pauses = []
@@ -224,7 +294,7 @@ class StreamingTranscriber:
             # No speech after the last decode: its words (less any cut since, see drop_prefix) are final.
             tail, t, seconds = self.agreement.last, last.transcript, 0.0
         else:
-            tail = self._decode_buffer(audio)
+            tail = self._decode_buffer(audio) or []
             t = self._last.transcript
             seconds = t.seconds
         text = " ".join(self.final_words + tail)

@@ -219,6 +219,11 @@ class UtteranceSegmenter:
         """Samples from the start of the utterance in progress to its last speech window (0 if none)."""
         return 0 if self._active is None else self._active.last_speech_sample - self._active.start_sample
 
+    @property
+    def active_samples(self) -> int:
+        """Samples of the utterance in progress so far (0 when idle), without joining its audio."""
+        return 0 if self._active is None else len(self._active.chunks) * WINDOW
+
     def active_audio(self) -> np.ndarray:
         if self._active is None:
             return np.zeros(0, dtype=np.float32)

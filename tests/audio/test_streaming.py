@@ -4,6 +4,7 @@ text without a decode, and real speech (files through the live loop's pieces, an
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from engine.audio.listener import VoiceListener, stream_recording
 from engine.audio.recognizer import Transcript
 from engine.audio.streaming import LocalAgreement, StreamingConfig, StreamingTranscriber
 from engine.audio.synth import with_silence
+from engine.cancel import CancelToken
 from training.eval.speech import wer
 
 SECOND = SAMPLE_RATE
@@ -52,9 +54,11 @@ class Scripted:
         self.script = script
         self.seconds = seconds  # what each decode reports it cost
         self.calls: list[int] = []  # buffer lengths decoded
+        self.prefixes: list[str] = []  # the committed words each decode was given
 
-    def __call__(self, audio: np.ndarray) -> Transcript:
+    def __call__(self, audio: np.ndarray, prefix: str = "", cancel=None) -> Transcript:
         self.calls.append(len(audio))
+        self.prefixes.append(prefix)
         text = ""
         for seconds, words in self.script:
             if len(audio) >= seconds * SECOND:
@@ -122,6 +126,59 @@ def test_a_monologue_without_pauses_keeps_the_decoded_buffer_bounded():
     grow(stream, 30.0, speech_end_s=30.0, step_s=0.5)
     assert max(decode.calls) <= 6 * SECOND
     assert stream.final_words  # text was committed along the way
+
+
+class SlowAt(Scripted):
+    """Decodes of the ``slow`` buffer lengths run until they are cancelled, as on a slow CPU; the
+    others answer from the script at once."""
+
+    def __init__(self, script: list[tuple[float, str]], slow: set[int]) -> None:
+        super().__init__(script)
+        self.slow = slow
+        self.stopped = threading.Event()  # set when a slow decode saw its cancel
+
+    def __call__(self, audio: np.ndarray, prefix: str = "", cancel=None) -> Transcript:
+        if len(audio) not in self.slow:
+            return super().__call__(audio, prefix)
+        while cancel is not None and not cancel.cancelled:
+            time.sleep(0.005)
+        self.stopped.set()
+        return Transcript("", 0.0, -10.0, len(audio) / SECOND, 0.0, "cancelled")
+
+
+def test_a_running_decode_is_abandoned_when_speech_pauses_after_it_and_the_pause_decode_runs_at_once():
+    decode = SlowAt(
+        [(0.9, "it is"), (1.9, "it is a truth"), (2.6, "it is a truth universally")], {3 * SECOND}
+    )
+    looks: list[int] = []
+
+    def watch(covered: int) -> bool:  # the live loop: the VAD hears the pause after 3.0 s at the third look
+        looks.append(covered)
+        return covered == 3 * SECOND and len(looks) >= 3
+
+    config = StreamingConfig(interval_s=1.0, pause_ms=64, force_committed=True)
+    stream = StreamingTranscriber(decode, config, watch)
+    audio = np.zeros(int(3.2 * SECOND), np.float32)
+    for end_s in (1.0, 2.0):
+        stream.update(audio[: int(end_s * SECOND)], int(end_s * SECOND))
+    assert stream.agreement.committed == ["it", "is"] and stream.aborted == 0
+    assert stream.update(audio[: int(3.0 * SECOND)], int(3.0 * SECOND)) is None  # still speaking: periodic
+    assert stream.aborted == 1 and looks[-3:] == [3 * SECOND] * 3
+    assert decode.stopped.wait(5)  # the abandoned decode saw its cancel and stopped
+    assert stream.agreement.committed == ["it", "is"]  # an abandoned decode adds no hypothesis
+    partial = stream.update(audio[: int(3.1 * SECOND)], int(3.0 * SECOND))  # paused: decoded at once
+    assert partial is not None and partial.text == "it is a truth universally"
+    assert decode.prefixes[-1] == "it is"  # the committed words are forced, not decoded again
+    calls = len(decode.calls)
+    final = stream.finish(audio[: int(3.2 * SECOND)], int(3.0 * SECOND))
+    assert final.text == "it is a truth universally" and len(decode.calls) == calls
+
+
+def test_committed_words_are_not_forced_by_default():  # forcing them raised WER (StreamingConfig)
+    decode = Scripted([(0.9, "it is"), (1.9, "it is a truth")])
+    stream = StreamingTranscriber(decode, StreamingConfig())
+    grow(stream, 3.0, speech_end_s=3.0)
+    assert stream.agreement.committed and set(decode.prefixes) == {""}
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +268,58 @@ def test_a_run_on_monologue_is_decoded_in_bounded_pieces_and_its_text_streams_in
     assert sum(e.kind == "partial" for e in events) >= 10
     assert max(decoded) <= StreamingConfig().max_buffer_s  # never the whole 25 s utterance at once
     assert wer([words], [" ".join(e.text for e in finals)]) <= 0.15
+
+
+MILL = "The village lay quiet under the snow, and nobody walked along the road."
+
+
+def test_moonshine_stops_a_cancelled_decode_before_its_next_token(speech, moonshine):
+    audio = speech(MILL)  # ~4.8 s: 16 tokens, at least 2 s of decoding on this CPU
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    stopped = moonshine.transcribe(audio, cancel=cancel)
+    assert stopped.dropped == "cancelled" and stopped.text == ""
+    assert moonshine.transcribe(audio).text  # the recognizer is still fine afterwards
+
+
+def test_moonshine_forced_committed_words_are_kept_and_its_own_words_read_the_same(speech, moonshine):
+    audio = speech(MILL)
+    plain = moonshine.transcribe(audio).text
+    words = plain.split()
+    # Its own first words, forced (fed in one call): the same continuation as decoding them one by one.
+    forced = moonshine.transcribe(audio, prefix=" ".join(words[:6])).text
+    assert wer([plain], [forced]) <= 0.1, (plain, forced)
+    assert moonshine.encode(plain) == moonshine.encode(" ".join(words))  # word by word, its own ids
+    # A prefix is forced, not merely suggested: words it would never write stay at the start.
+    assert moonshine.transcribe(audio, prefix="A small town").text.startswith("A small town")
+
+
+def test_live_moonshine_abandons_the_running_decode_at_the_pause_and_the_text_still_matches(
+    virtual_mic, speech, moonshine
+):
+    sentence = "The carriage stopped at the gate and the old man climbed down slowly."
+    events, done = [], threading.Event()
+
+    def on_event(event):
+        if event.kind in ("final", "rejected"):
+            events.append(event)
+            done.set()
+
+    # Decodes back to back (busy share 1), abandoned at every 64 ms gap between words: the path is
+    # taken many times per sentence (the default waits for 160 ms of silence, see StreamingConfig).
+    config = StreamingConfig(interval_s=0.5, busy_share=1.0, abandon_after_ms=64)
+    listener = VoiceListener(on_event, recognizer=moonshine, streaming=config)
+    listener.start()
+    try:
+        assert listener.ready.wait(60)
+        virtual_mic.play(with_silence(speech(sentence), 0.2, 1.0))
+        assert done.wait(120)
+        stream = listener._flow.stream
+    finally:
+        listener.stop()
+    assert stream.aborted >= 1  # the abort path was taken
+    final = events[0]
+    assert final.kind == "final"
+    batch = moonshine.transcribe(final.utterance.audio).text  # the non-streaming reading of the same audio
+    assert wer([batch], [final.text]) <= 0.15, (batch, final.text)
+    assert wer([sentence], [final.text]) <= 0.4, final.text

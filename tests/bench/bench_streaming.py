@@ -1,19 +1,25 @@
 """End of speech -> final text in the editor, streaming vs the batch path, live through the virtual mic.
 
-    flock /tmp/killah-cpu2.lock nice -n 10 .venv/bin/python tests/bench/bench_streaming.py [--n 10]
+    flock /tmp/killah-cpu.lock nice -n 10 .venv/bin/python tests/bench/bench_streaming.py [--n 10]
+        [--paths "streaming, waits;streaming;streaming, committed words forced"]
 
 Each held-out Austen sentence (espeak-ng, 4 voices) is played into a private PulseAudio virtual
 microphone and dictated into a real QPlainTextEdit (offscreen) by the app's DictationController, once
-per path, rotating which goes first:
+per path, rotating which goes first (``--paths``, the first is the ratios' reference):
 
   streaming  the default: LocalAgreement-2 re-decodes every ``interval`` s of new audio, a decode as
-             soon as speech pauses, 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
+             soon as speech pauses (a decode still running then is abandoned once the silence after
+             what it covers reaches 160 ms), 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
+  streaming, waits   the same without abandoning: the pause decode waits for the running one
+             (issue 17's first streaming version)
+  streaming, committed words forced   the default, with the committed words forced as the start of
+             later decodes
   batch      the old path: 700 ms end wait, the whole utterance decoded at its end (1 s previews)
 
 Latency = the moment the editor's text changed - the moment the last speech sample arrived from the
 microphone (PortAudio's callback clock, engine/audio/capture.py). Prints a markdown table with the
-ratio to the old batch path, the load average before and after, and the WER of each path. A third
-path, batch with the 300 ms sure-silence wait, separates what the shorter wait gives from what
+ratio to the reference path, the load average before, after and its range during the run, and the WER
+of each path. Batch with the 300 ms sure-silence wait separates what the shorter wait gives from what
 streaming gives.
 """
 
@@ -24,6 +30,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +74,7 @@ def dictate_once(
     listener.segmenter_config = segmenter
     finals, partials, changed = [], [], []
     listener_events = []
+    flows = []
     ctl.final_text.connect(finals.append)
     ctl.partial_text.connect(lambda t: t and partials.append(t))
     editor.document().contentsChanged.connect(lambda: changed.append(time.monotonic()))
@@ -74,6 +82,7 @@ def dictate_once(
     listener.on_event = lambda e: (listener_events.append(e), original(e))
     try:
         assert ctl.start("toggle") and ctl.wait_ready(60)
+        flows.append(listener._flow)
         mic.play(with_silence(audio, 0.2, 0.3), wait=False)
         deadline = time.monotonic() + 90
         while not changed and time.monotonic() < deadline:
@@ -84,9 +93,18 @@ def dictate_once(
     finally:
         ctl.shutdown()
     ends = [e for e in listener_events if e.kind in ("final", "rejected")]
+    stream = flows[0].stream if flows else None
+    aborted = stream.aborted if stream is not None else 0
     if not changed or not ends:
-        return {"latency": float("nan"), "text": "", "partials": len(partials), "utterances": len(ends)}
+        return {
+            "latency": float("nan"),
+            "text": "",
+            "partials": len(partials),
+            "utterances": len(ends),
+            "aborted": aborted,
+        }
     return {
+        "aborted": aborted,
         "latency": changed[0] - ends[0].speech_end_time,
         "text": " ".join(e.text for e in ends),
         "partials": len(partials),
@@ -104,6 +122,18 @@ def summary(rows: list[dict]) -> dict:
         "partials": float(np.mean([r["partials"] for r in rows])),
         "split": sum(r["utterances"] > 1 for r in rows),
         "no_decode_at_end": sum(r.get("decode_at_end", 1.0) == 0.0 for r in rows),
+        "aborted": sum(r["aborted"] > 0 for r in rows),
+    }
+
+
+def paths_for(streaming: StreamingConfig) -> dict[str, tuple[StreamingConfig | None, SegmenterConfig]]:
+    """Path name -> (streaming config, segmenter config)."""
+    return {
+        "streaming": (streaming, SegmenterConfig()),
+        "streaming, waits": (replace(streaming, abort_on_pause=False), SegmenterConfig()),
+        "streaming, committed words forced": (replace(streaming, force_committed=True), SegmenterConfig()),
+        "batch (old)": (None, BATCH_SEGMENTER),
+        "batch, 300 ms sure wait": (None, SegmenterConfig()),
     }
 
 
@@ -113,6 +143,11 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=StreamingConfig().interval_s)
     ap.add_argument("--busy-share", type=float, default=StreamingConfig().busy_share)
     ap.add_argument("--recognizer", default="", help="'' = the app's default (Moonshine base)")
+    ap.add_argument(
+        "--paths",
+        default="batch (old);batch, 300 ms sure wait;streaming",
+        help="path names (see paths_for) joined by ';'; the first is the ratios' reference",
+    )
     args = ap.parse_args()
     if missing_binaries():
         sys.exit(f"needs {missing_binaries()}")
@@ -124,24 +159,23 @@ def main() -> None:
     sentences = held_out_sentences(args.n)
     streaming = StreamingConfig(interval_s=args.interval, busy_share=args.busy_share)
     load_before = os.getloadavg()
+    loads = [load_before[0]]
     t0 = time.time()
-    # path -> (streaming config, segmenter config); "batch, 300 ms" isolates the shorter end wait.
-    paths = {
-        "streaming": (streaming, SegmenterConfig()),
-        "batch (old)": (None, BATCH_SEGMENTER),
-        "batch, 300 ms sure wait": (None, SegmenterConfig()),
-    }
+    every = paths_for(streaming)
+    paths = {name: every[name] for name in args.paths.split(";")}
     rows = {path: [] for path in paths}
     texts = {path: [] for path in paths}
     try:
         for i, sentence in enumerate(sentences):
             audio = clip(sentence, i)
             names = list(paths)
-            order = names[i % 3 :] + names[: i % 3]  # rotate which path goes first
+            first = i % len(names)
+            order = names[first:] + names[:first]  # rotate which path goes first
             for path in order:
                 row = dictate_once(app, recognizer, audio, mic, *paths[path])
                 rows[path].append(row)
                 texts[path].append(row["text"])
+                loads.append(os.getloadavg()[0])
                 print(
                     f"{i} {path}: {row['latency'] * 1000:.0f} ms, {row['partials']} partials, "
                     f"{row['text']!r} (load {os.getloadavg()[0]:.1f})",
@@ -151,24 +185,27 @@ def main() -> None:
         mic.stop()
     load_after = os.getloadavg()
     summaries = {path: summary(r) for path, r in rows.items()}
-    base = summaries["batch (old)"]
+    reference = next(iter(summaries))
+    base = summaries[reference]
     print(
         f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores, "
         f"recognizer {recognizer.name}, 1 thread, re-decode interval {args.interval} s, "
         f"busy share {args.busy_share}, "
         f"load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
+        f"{min(loads):.1f}-{max(loads):.1f} during, "
         f"bench time {time.time() - t0:.0f} s\n"
     )
     print(
-        "| path | n | end of speech -> text in editor p50 | p90 | p50 / old batch's | p90 / old batch's | "
-        "partials / utterance | final without a decode | split utterances | WER |"
+        f"| path | n | end of speech -> text in editor p50 | p90 | p50 / {reference}'s | p90 / {reference}'s | "
+        "partials / utterance | final without a decode | running decode abandoned | split utterances | WER |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path, r in summaries.items():
         print(
             f"| {path} | {r['n']} | {r['p50'] * 1000:.0f} ms | {r['p90'] * 1000:.0f} ms | "
             f"{r['p50'] / base['p50']:.2f} | {r['p90'] / base['p90']:.2f} | {r['partials']:.1f} | "
-            f"{r['no_decode_at_end']}/{r['n']} | {r['split']} | {wer(sentences, texts[path]):.3f} |"
+            f"{r['no_decode_at_end']}/{r['n']} | {r['aborted']}/{r['n']} | {r['split']} | "
+            f"{wer(sentences, texts[path]):.3f} |"
         )
 
 
