@@ -96,6 +96,7 @@ class MoonshineRecognizer:
         # word -> the ids Moonshine wrote it with: a forced prefix (streaming's committed words, which
         # Moonshine wrote) is then its own tokenization, which longest-piece-first is not always.
         self._written: dict[str, list[int]] = {}
+        self._run_options = ort.RunOptions  # one per decode: a cancel sets its terminate flag
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_threads
         options.inter_op_num_threads = 1
@@ -123,10 +124,25 @@ class MoonshineRecognizer:
         self, audio: np.ndarray, prefix: list[int] | None = None, cancel: CancelToken | None = None
     ) -> tuple[list[int], float] | None:
         """Greedy token ids of ``audio`` (``prefix`` forced as their start) and the mean log-prob of the
-        tokens chosen; None when ``cancel`` was set (checked before every decoder step)."""
-        hidden = self.encoder.run(None, {"input_values": audio[None, :]})[0]
+        tokens chosen; None when ``cancel`` was set: it stops the encoder or decoder call under way
+        (ONNX Runtime's terminate flag) and is checked before every decoder step."""
+        options = self._run_options()
+        options.log_severity_level = 4  # a terminated run is no error: don't print it as one
+        if cancel is not None:
+            cancel.on_cancel(lambda: setattr(options, "terminate", True))
+        try:
+            return self._greedy_steps(audio, prefix or [], cancel, options)
+        except Exception:  # ORT's Fail: "Exiting due to terminate flag being set to true"
+            if cancel is not None and cancel.cancelled:
+                return None
+            raise
+
+    def _greedy_steps(
+        self, audio: np.ndarray, prefix: list[int], cancel: CancelToken | None, options
+    ) -> tuple[list[int], float] | None:
+        hidden = self.encoder.run(None, {"input_values": audio[None, :]}, options)[0]
         past = {n: np.zeros((1, self._heads, 0, self._head_dim), np.float32) for n in self._past_names}
-        ids, logprobs = [BOS, *(prefix or [])], []
+        ids, logprobs = [BOS, *prefix], []
         budget = int(math.ceil(len(audio) / SAMPLE_RATE * TOKENS_PER_SECOND)) + 4
         for step in range(max(1, budget + 1 - len(ids))):
             if cancel is not None and cancel.cancelled:
@@ -139,7 +155,7 @@ class MoonshineRecognizer:
                 "use_cache_branch": np.array([step > 0]),
                 **past,
             }
-            logits, *present = self.decoder.run(None, feed)
+            logits, *present = self.decoder.run(None, feed, options)
             row = logits[0, -1].astype(np.float64)
             token = int(row.argmax())
             logprobs.append(float(row[token] - row.max() - np.log(np.exp(row - row.max()).sum())))
