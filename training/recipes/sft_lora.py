@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -33,12 +32,12 @@ from training.config import (
     RecipeConfig,
     TrainConfig,
     option,
-    recipe_config_from_argv,
     section,
 )
 from training.data import tasks
 from training.distributed import is_main_process, world_size
 from training.loss import CompletionLM, mean_completion_nll, pad_batch, tokenize_example
+from training.recipe import Recipe, trainer_arguments, write_run_log
 
 RECIPE = "training/recipes/sft_lora.py"
 
@@ -216,32 +215,19 @@ def heldout_fingerprint(rows: list[dict]) -> str:
 # ---------------------------------------------------------------- the recipe
 
 
-class SftLoraRecipe:
+class SftLoraRecipe(Recipe):
     """One SFT run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    def __init__(self, cfg: SftConfig) -> None:
-        self.cfg = cfg
-        self.log_rows: list[dict] = []
-
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        self.train()
-        if not is_main_process():  # rank 0 alone scores, saves and registers
-            return {}
-        metrics = self.evaluate()
-        self.ship(metrics)
-        return metrics
+    config_class = SftConfig
+    cfg: SftConfig
+    rank0_evaluates = True  # held-out NLL is plain forward passes: rank 0 alone scores, saves, registers
 
     # -- setup: threads, seed, base model
 
     def setup(self) -> None:
         from engine.models import load_model
 
-        torch.set_num_threads(self.cfg.train.threads)
-        torch.manual_seed(self.cfg.train.seed)
-        self.started = time.monotonic()
+        super().setup()
         self.loaded = load_model(self.cfg.base)
         tokenizer = self.loaded.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -316,7 +302,9 @@ class SftLoraRecipe:
 
         from training.sfr import SfrCompletionLM
 
-        t, every, monitor, log_rows = self.cfg.train, self.cfg.monitor.every, self.monitor, self.log_rows
+        t, every, monitor = self.cfg.train, self.cfg.monitor.every, self.monitor
+        self.log_rows: list[dict] = []
+        log_rows = self.log_rows
         sfr_wrapper = self.wrapper if isinstance(self.wrapper, SfrCompletionLM) else None
 
         class Logger(TrainerCallback):
@@ -330,27 +318,18 @@ class SftLoraRecipe:
                 if is_main_process():
                     print(json.dumps(row), flush=True)
 
-        args = TrainingArguments(
-            output_dir=str(self.cfg.output.run_path),
-            max_steps=t.max_steps,
-            per_device_train_batch_size=t.batch_size,
+        args = trainer_arguments(
+            TrainingArguments,
+            self.cfg,
             gradient_accumulation_steps=t.grad_accum,
-            learning_rate=t.lr,
             lr_scheduler_type=t.scheduler,
-            warmup_steps=t.warmup_steps,
             weight_decay=0.0,
-            max_grad_norm=t.grad_clip,
-            logging_steps=t.log_every,
-            save_strategy="no",
             eval_strategy="no",
-            report_to=[],
-            use_cpu=not torch.cuda.is_available(),
             # gloo between CPU processes (torchrun); NCCL is picked by default on GPUs. Single process: none.
             ddp_backend=("gloo" if not torch.cuda.is_available() else "nccl") if world_size() > 1 else None,
             ddp_find_unused_parameters=False,
             dataloader_num_workers=0,
             remove_unused_columns=False,
-            seed=t.seed,
             disable_tqdm=not is_main_process(),
         )
         self.trainer = Trainer(
@@ -417,8 +396,7 @@ class SftLoraRecipe:
         ship, why = should_ship(cfg, metrics, data_desc)
         folder = out.path if ship else out.run_path / "adapter"  # a rejected adapter stays for inspection
         lora.save_adapter(self.peft_model, folder, dtype=getattr(torch, out.dtype))
-        out.run_path.mkdir(parents=True, exist_ok=True)
-        (out.run_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.log_rows))
+        write_run_log(out.run_path, self.log_rows)
         metrics["adapter_bytes"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         if ship and out.register:
             self.register(folder, metrics, data_desc)
@@ -482,8 +460,7 @@ def run(cfg: SftConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run(recipe_config_from_argv(SftConfig, argv, __doc__.splitlines()[0]))
+    return SftLoraRecipe.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
