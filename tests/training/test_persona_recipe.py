@@ -81,3 +81,36 @@ def test_shipped_configs_name_their_base_and_output():
         assert config.base == base
         assert config.output.dir == f"assets/persona_projector/{base}"
         assert config.output.name == f"persona_projector_{base}"
+
+
+@pytest.mark.slow  # embeds every seen persona's paragraphs with MiniLM: ~10 min on a cold cache, seconds warm
+def test_the_recipe_ships_a_checkpoint_every_save_every_steps_and_the_last_step(tmp_path, capsys):
+    import json
+
+    from engine.manifest import artifact
+    from tests.export.tiny_models import save_tiny_llama, save_word_tokenizer
+    from training.recipes.persona_projector import PersonaProjectorRecipe
+
+    tiny = save_tiny_llama(tmp_path / "tiny")
+    save_word_tokenizer(tiny)
+    assets = tmp_path / "assets"
+    config = load_recipe_config(
+        PersonaProjectorConfig,
+        REPO / "training" / "configs" / "gemma3-270m" / "persona_projector.yaml",
+        [
+            f"base={tiny}", "train.max_steps=3", "train.save_every=2", "train.batch_size=2",
+            "train.log_every=1", "train.warmup_steps=1", "projector.inner=16", "projector.num_tokens=2",
+            "data.max_completion_tokens=8", f"output.dir={assets / 'projector'}",
+            f"output.manifest_root={assets}", f"output.run_dir={tmp_path / 'run'}",
+        ],
+    )  # fmt: skip
+    metrics = PersonaProjectorRecipe(config).run()
+    saved = [
+        line.split(" to ")[0] for line in capsys.readouterr().out.splitlines() if line.startswith("saved")
+    ]
+    assert saved == ["saved step 2", "saved step 3"]  # the checkpoint, then the last step: once each
+    shipped = artifact(config.output.name, root=assets)  # files verified by sha256
+    assert shipped.metrics == {"steps": 3, "train_loss_ema": round(metrics["final_loss_ema"], 4)}
+    assert PersonaProjector.load(shipped.folder).config.num_tokens == 2
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3] and log == metrics["log"]

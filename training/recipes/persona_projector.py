@@ -11,9 +11,10 @@ prefix); the rest (the continuation) is what the LM must predict:
 so the projector learns to turn an author's *other* paragraphs into a prefix
 that makes that author's next words likelier. Stages (PersonaProjectorRecipe): setup (threads,
 seeds, frozen LM) -> data (personas and their MiniLM vectors) -> model (projector, input
-standardised on real personas) -> train (AdamW, warmup + cosine) -> ship (every ``train.save_every``
-steps and at the end: safetensors + json in ``output.dir``, entry in ``assets/manifest.json``).
-Its evaluation is training/eval/persona_gain.py.
+standardised on real personas) -> train (AdamW, warmup + cosine; a checkpoint shipped every
+``train.save_every`` steps) -> evaluate (the final training loss; the held-out gain is
+training/eval/persona_gain.py) -> ship (the last step: safetensors + json in ``output.dir``, entry
+in ``assets/manifest.json``; the loss log).
 
     .venv/bin/python -m training.recipes.persona_projector \\
         --config training/configs/gemma3-270m/persona_projector.yaml train.max_steps=20
@@ -36,7 +37,9 @@ import torch.nn.functional as F
 
 from engine.persona.aggregate import attention_persona, mean_persona
 from engine.persona.projector import PersonaProjector, ProjectorConfig
-from training.config import OutputConfig, RecipeConfig, TrainConfig, option, recipe_config_from_argv, section
+from training.config import OutputConfig, RecipeConfig, TrainConfig, option, section
+from training.distributed import is_main_process
+from training.recipe import Recipe, write_run_log
 
 RECIPE = "training/recipes/persona_projector.py"
 
@@ -186,26 +189,19 @@ def prepare_personas(names, personas, tokenizer, max_cont: int) -> list[PersonaD
 # ---------------------------------------------------------------- the recipe
 
 
-class PersonaProjectorRecipe:
+class PersonaProjectorRecipe(Recipe):
     """One projector run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    def __init__(self, cfg: PersonaProjectorConfig) -> None:
-        self.cfg = cfg
+    config_class = PersonaProjectorConfig
+    cfg: PersonaProjectorConfig
 
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        return self.train()
-
-    # -- setup: threads, seeds, the frozen LM
+    # -- setup: threads, seeds (torch's and the batch sampling's), the frozen LM
 
     def setup(self) -> None:
         from engine.models import load_model
 
-        torch.set_num_threads(self.cfg.train.threads)
+        super().setup()
         random.seed(self.cfg.train.seed)
-        torch.manual_seed(self.cfg.train.seed)
         self.loaded = load_model(self.cfg.base)
         self.loaded.model.requires_grad_(False)
 
@@ -250,9 +246,10 @@ class PersonaProjectorRecipe:
         self.projector.init_from_embeddings(neutral, center, in_scale)
         print(f"persona input: centred RMS norm {1 / in_scale:.3f} -> scaled to 1", flush=True)
 
-    # -- train: AdamW on the projector only, linear warmup then cosine decay to 10%
+    # -- train: AdamW on the projector only, linear warmup then cosine decay to 10%; a checkpoint is
+    #    shipped every train.save_every steps, so a long run stopped early still leaves its projector
 
-    def train(self) -> dict:
+    def train(self) -> None:
         from tqdm import tqdm
 
         t, projector = self.cfg.train, self.projector
@@ -265,7 +262,7 @@ class PersonaProjectorRecipe:
             return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-        log, ema, started = [], None, time.monotonic()
+        self.log, ema, started = [], None, time.monotonic()
         bar = tqdm(range(t.max_steps), desc="persona projector", mininterval=5)
         for step in bar:
             loss = self.batch_loss(t.batch_size)
@@ -282,13 +279,10 @@ class PersonaProjectorRecipe:
                     f"step {step + 1}/{t.max_steps} loss {loss.item():.4f} ema {ema:.4f} {per_step:.1f}s/step",
                     flush=True,
                 )
-                log.append({"step": step + 1, "loss_ema": round(ema, 4)})
-            if (step + 1) % t.save_every == 0 or step + 1 == t.max_steps:
-                self.ship(step + 1, ema)
-        run_path = self.cfg.output.run_path
-        run_path.mkdir(parents=True, exist_ok=True)
-        (run_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-        return {"final_loss_ema": ema, "log": log}
+                self.log.append({"step": step + 1, "loss_ema": round(ema, 4)})
+            if (step + 1) % t.save_every == 0 and step + 1 < t.max_steps and is_main_process():
+                self.save(step + 1, ema)
+        self.ema = ema
 
     def batch_loss(self, batch_size: int) -> torch.Tensor:
         """Mean continuation NLL of a batch: author, persona and paragraph drawn at random."""
@@ -309,9 +303,19 @@ class PersonaProjectorRecipe:
         sums, counts = continuation_nll(self.loaded.model, [data[p].examples[j] for p, j in picks], soft)
         return sums.sum() / counts.sum()
 
-    # -- ship: weights + config in output.dir, manifest entry
+    # -- evaluate: the training loss only; the held-out gain is training/eval/persona_gain.py
 
-    def ship(self, step: int, ema: float) -> None:
+    def evaluate(self) -> dict:
+        return {"final_loss_ema": self.ema, "log": self.log}
+
+    # -- ship: the last step's weights + config in output.dir, manifest entry; the loss log
+
+    def ship(self, metrics: dict) -> None:
+        if self.cfg.train.max_steps:
+            self.save(self.cfg.train.max_steps, metrics["final_loss_ema"])
+        write_run_log(self.cfg.output.run_path, metrics["log"])
+
+    def save(self, step: int, ema: float) -> None:
         from engine.manifest import register_artifact
         from training.data.corpora import corpus_sources
         from training.data.personas import SEEN, SEEN_CORPORA, UNSEEN
@@ -348,7 +352,7 @@ def run(cfg: PersonaProjectorConfig) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> None:
     np.set_printoptions(precision=4)
-    result = run(recipe_config_from_argv(PersonaProjectorConfig, argv, __doc__.splitlines()[0]))
+    result = PersonaProjectorRecipe.main(argv, __doc__.splitlines()[0])
     print(json.dumps({k: v for k, v in result.items() if k != "log"}))
 
 
