@@ -43,16 +43,27 @@ from training.config import (
     RecipeConfig,
     TrainConfig,
     option,
-    recipe_config_from_argv,
     section,
 )
 from training.eval.speech import wer
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/audio_projector.py"
 COMMAND_PHRASES = [
-    "new line", "new paragraph", "scratch that", "undo that", "delete last word", "delete last sentence",
-    "delete last paragraph", "select last sentence", "capitalize that", "lowercase that", "rephrase that",
-    "continue", "stop listening", "read that back",
+    "new line",
+    "new paragraph",
+    "scratch that",
+    "undo that",
+    "delete last word",
+    "delete last sentence",
+    "delete last paragraph",
+    "select last sentence",
+    "capitalize that",
+    "lowercase that",
+    "rephrase that",
+    "continue",
+    "stop listening",
+    "read that back",
 ]
 
 
@@ -68,7 +79,9 @@ class AudioData:
     max_words: int = option(12, help="longest sentence spoken")
     voices: list[str] = option(["en-us", "en-gb"], help="espeak-ng voices, one drawn per clip")
     speeds: list[int] = option([150], help="espeak-ng words per minute, one drawn per clip")
-    snr_db: list[int] = option([40, 25, 15], help="white noise added to each training clip at one of these SNRs")
+    snr_db: list[int] = option(
+        [40, 25, 15], help="white noise added to each training clip at one of these SNRs"
+    )
     command_repeats: int = option(4, help="each grammar command spoken this many times (voices/speeds vary)")
 
 
@@ -88,7 +101,9 @@ class AudioProjectorConfig(RecipeConfig):
     whisper: str = option("tiny.en", help="Whisper model whose encoder (frozen, CTranslate2) hears the audio")
     data: AudioData = section(AudioData, "the synthesized clips")
     projector: AudioProjectorShape = section(AudioProjectorShape, "the projector's shape")
-    lora: LoraAdapterConfig = section(LoraAdapterConfig, "the LoRA on the frozen LM that learns to transcribe")
+    lora: LoraAdapterConfig = section(
+        LoraAdapterConfig, "the LoRA on the frozen LM that learns to transcribe"
+    )
     train: AudioTrain = section(AudioTrain, "optimisation")
     output: OutputConfig = section(OutputConfig, "the projector + LoRA folder and manifest entry")
 
@@ -107,8 +122,13 @@ def build_items(d: AudioData, seed: int, rng: random.Random) -> tuple[list[dict]
     train_s, eval_s = train_s[: d.train_sentences], eval_s[: d.eval_sentences]
 
     def item(text: str, noisy: bool) -> dict:
-        return {"text": text, "voice": rng.choice(d.voices), "speed": rng.choice(d.speeds),
-                "snr": rng.choice(d.snr_db) if noisy else None, "pitch": rng.randint(35, 65)}
+        return {
+            "text": text,
+            "voice": rng.choice(d.voices),
+            "speed": rng.choice(d.speeds),
+            "snr": rng.choice(d.snr_db) if noisy else None,
+            "pitch": rng.randint(35, 65),
+        }
 
     train = [item(s, True) for s in train_s]
     train += [item(c, True) for c in COMMAND_PHRASES for _ in range(d.command_repeats)]
@@ -144,7 +164,12 @@ def batch_loss(lm, tok, projector, batch: list[dict], prompt_ids: list[int]) -> 
         soft = projector(states)
         words = tok(" " + it["text"], add_special_tokens=False).input_ids + [tok.eos_token_id]
         lead = torch.tensor([tok.bos_token_id] + [])
-        parts = [embed(lead), soft.to(embed.weight.dtype), embed(torch.tensor(prompt_ids)), embed(torch.tensor(words))]
+        parts = [
+            embed(lead),
+            soft.to(embed.weight.dtype),
+            embed(torch.tensor(prompt_ids)),
+            embed(torch.tensor(words)),
+        ]
         seq = torch.cat(parts)
         start = len(seq) - len(words)
         seqs.append(seq)
@@ -171,9 +196,20 @@ def evaluate(lm, tok, projector, whisper: Recognizer, evals: list[dict]) -> dict
     cmds = [it for it in evals if it["text"] in COMMAND_PHRASES]
     out: dict = {}
     for name, fn in (
-        ("projector", lambda it: transcribe_with_lm(lm, tok, projector, np.load(it["path"])["states"].astype(np.float32))),
-        ("whisper", lambda it: whisper.transcribe(np.load(it["path"])["audio"].astype(np.float32) / 32767,
-                                                  is_command=is_command).text),
+        (
+            "projector",
+            lambda it: transcribe_with_lm(
+                lm, tok, projector, np.load(it["path"])["states"].astype(np.float32)
+            ),
+        ),
+        (
+            "whisper",
+            lambda it: (
+                whisper.transcribe(
+                    np.load(it["path"])["audio"].astype(np.float32) / 32767, is_command=is_command
+                ).text
+            ),
+        ),
     ):
         t0 = time.perf_counter()
         hyp_prose = [fn(it) for it in tqdm(prose, desc=f"eval {name}")]
@@ -181,8 +217,13 @@ def evaluate(lm, tok, projector, whisper: Recognizer, evals: list[dict]) -> dict
         out[name] = {
             "wer": round(wer([it["text"] for it in prose], hyp_prose), 4),
             "command_accuracy": round(
-                sum(match_grammar(h) == match_grammar(it["text"]) for it, h in zip(cmds, hyp_cmds, strict=True))
-                / max(1, len(cmds)), 4),
+                sum(
+                    match_grammar(h) == match_grammar(it["text"])
+                    for it, h in zip(cmds, hyp_cmds, strict=True)
+                )
+                / max(1, len(cmds)),
+                4,
+            ),
             "seconds_per_clip": round((time.perf_counter() - t0) / max(1, len(prose) + len(cmds)), 3),
             "examples": [(it["text"], h) for it, h in list(zip(prose, hyp_prose, strict=True))[:5]],
         }
@@ -193,28 +234,19 @@ def evaluate(lm, tok, projector, whisper: Recognizer, evals: list[dict]) -> dict
 # ---------------------------------------------------------------- the recipe
 
 
-class AudioProjectorRecipe:
+class AudioProjectorRecipe(Recipe):
     """One audio run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    def __init__(self, cfg: AudioProjectorConfig) -> None:
-        self.cfg = cfg
-
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        self.train()
-        metrics = self.evaluate()
-        self.ship(metrics)
-        return metrics
+    config_class = AudioProjectorConfig
+    cfg: AudioProjectorConfig
+    default_config = "training/configs/gemma3-270m/audio_projector.yaml"
 
     # -- setup: seeds, threads, the Whisper recognizer (its encoder makes the features, its decoder is the bar)
 
     def setup(self) -> None:
         t = self.cfg.train
-        torch.manual_seed(t.seed)
+        super().setup()
         self.rng = random.Random(t.seed)
-        torch.set_num_threads(t.threads)
         self.whisper = Recognizer(self.cfg.whisper, cpu_threads=t.threads)
 
     # -- data: clips synthesized with espeak-ng and encoded by Whisper (cached on disk)
@@ -228,17 +260,17 @@ class AudioProjectorRecipe:
     # -- model: frozen LM + LoRA, the projector from encoder states to LM embeddings
 
     def model(self) -> None:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
         from engine.models import load_model
+        from training.lora import lora_config
 
         self.loaded = load_model(self.cfg.base)
         base = self.loaded.model
         for p in base.parameters():
             p.requires_grad_(False)
         spec = self.cfg.lora
-        self.lm = get_peft_model(base, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                                                  target_modules=spec.target_modules, task_type="CAUSAL_LM"))
+        self.lm = get_peft_model(base, lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules))
         self.enc_dim = np.load(self.train_items[0]["path"])["states"].shape[1]
         self.lm_dim = base.get_input_embeddings().weight.shape[1]
         shape = self.cfg.projector
@@ -250,12 +282,16 @@ class AudioProjectorRecipe:
         t, lm, projector, tok = self.cfg.train, self.lm, self.projector, self.loaded.tokenizer
         prompt_ids = tok(PROMPT, add_special_tokens=False).input_ids
         lora_params = [p for p in lm.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW([
-            {"params": projector.parameters(), "lr": t.lr_projector},
-            {"params": lora_params, "lr": t.lr},
-        ], weight_decay=0.0)
+        opt = torch.optim.AdamW(
+            [
+                {"params": projector.parameters(), "lr": t.lr_projector},
+                {"params": lora_params, "lr": t.lr},
+            ],
+            weight_decay=0.0,
+        )
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / t.warmup_steps) * max(0.1, 1 - s / t.max_steps))
+            opt, lambda s: min(1.0, (s + 1) / t.warmup_steps) * max(0.1, 1 - s / t.max_steps)
+        )
         lm.train()
         ema, t0 = None, time.time()
         bar = tqdm(range(t.max_steps), desc="train")
@@ -276,8 +312,13 @@ class AudioProjectorRecipe:
 
     def evaluate(self) -> dict:
         metrics = evaluate(self.lm, self.loaded.tokenizer, self.projector, self.whisper, self.eval_items)
-        metrics.update({"steps": self.cfg.train.max_steps, "train_loss_ema": round(self.train_loss_ema, 4),
-                        "train_seconds": round(self.train_seconds)})
+        metrics.update(
+            {
+                "steps": self.cfg.train.max_steps,
+                "train_loss_ema": round(self.train_loss_ema, 4),
+                "train_seconds": round(self.train_seconds),
+            }
+        )
         print(json.dumps(metrics, indent=2))
         return metrics
 
@@ -292,25 +333,45 @@ class AudioProjectorRecipe:
         cfg, out, shape = self.cfg, self.cfg.output, self.cfg.projector
         out.path.mkdir(parents=True, exist_ok=True)
         dtype = getattr(torch, out.dtype)
-        save_file({k: v.to(dtype).contiguous() for k, v in self.projector.state_dict().items()},
-                  out.path / "projector.safetensors")
-        (out.path / "projector.json").write_text(json.dumps(
-            {"encoder": cfg.whisper, "encoder_dim": self.enc_dim, "lm_dim": self.lm_dim, "stack": shape.stack,
-             "hidden": shape.hidden, "prompt": PROMPT}, indent=2))
+        save_file(
+            {k: v.to(dtype).contiguous() for k, v in self.projector.state_dict().items()},
+            out.path / "projector.safetensors",
+        )
+        (out.path / "projector.json").write_text(
+            json.dumps(
+                {
+                    "encoder": cfg.whisper,
+                    "encoder_dim": self.enc_dim,
+                    "lm_dim": self.lm_dim,
+                    "stack": shape.stack,
+                    "hidden": shape.hidden,
+                    "prompt": PROMPT,
+                },
+                indent=2,
+            )
+        )
         self.lm.save_pretrained(out.path / "lora")
         if not out.register:
             return
         d = cfg.data
         register_artifact(
-            out.name, "audio_projector", [out.path], base_model=cfg.base,
-            base_sha256=self.loaded.info.source_sha256, recipe=RECIPE, config=cfg.source,
+            out.name,
+            "audio_projector",
+            [out.path],
+            base_model=cfg.base,
+            base_sha256=self.loaded.info.source_sha256,
+            recipe=RECIPE,
+            config=cfg.source,
             data=f"espeak-ng speech of {len(self.train_items)} clips: {d.corpus} sentences "
-                 f"(training/data/corpora.py) + the command vocabulary; voices {d.voices}, speeds {d.speeds}, "
-                 f"SNR {d.snr_db} dB",
-            metrics={k: v for k, v in metrics.items() if k not in ("projector", "whisper")} | {
-                "wer_projector": metrics["projector"]["wer"], "wer_whisper": metrics["whisper"]["wer"],
+            f"(training/data/corpora.py) + the command vocabulary; voices {d.voices}, speeds {d.speeds}, "
+            f"SNR {d.snr_db} dB",
+            metrics={k: v for k, v in metrics.items() if k not in ("projector", "whisper")}
+            | {
+                "wer_projector": metrics["projector"]["wer"],
+                "wer_whisper": metrics["whisper"]["wer"],
                 "command_accuracy_projector": metrics["projector"]["command_accuracy"],
-                "command_accuracy_whisper": metrics["whisper"]["command_accuracy"]},
+                "command_accuracy_whisper": metrics["whisper"]["command_accuracy"],
+            },
             extra={"default_decoder": "whisper", "encoder": cfg.whisper},
             root=out.manifest_path,
             sources=corpus_sources([d.corpus]),
@@ -323,9 +384,7 @@ def run(cfg: AudioProjectorConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(recipe_config_from_argv(
-        AudioProjectorConfig, argv, __doc__.splitlines()[0], "training/configs/gemma3-270m/audio_projector.yaml"
-    ))
+    AudioProjectorRecipe.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
