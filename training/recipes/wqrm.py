@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from engine.quality.metrics_phrases import GENERIC_PHRASES
 from engine.quality.metrics_text import generic_phrase_rate, phrase_hits, words_of
 from engine.quality.wqrm import EMBED_DIM, FEATURES, WQRMHead, feature_signs
-from training.config import RecipeConfig, TrainConfig, option, recipe_config_from_argv, repo_path, section
+from training.config import RecipeConfig, TrainConfig, option, repo_path, section
 from training.data.degrade import KINDS, Passage, degrade, split_passages
 from training.eval.metrics_pairwise import fitted_sign, pair_outcomes
+from training.recipe import Recipe
 
 RECIPE = "training/recipes/wqrm.py"
 PHRASE_INDEX = FEATURES.index("generic_phrase_rate")
@@ -45,7 +46,9 @@ PHRASE_INDEX = FEATURES.index("generic_phrase_rate")
 
 @dataclass(frozen=True, kw_only=True)
 class WqrmData:
-    train_passages: int = option(150, help="human passages from the training books (Austen but Persuasion, Reuters)")
+    train_passages: int = option(
+        150, help="human passages from the training books (Austen but Persuasion, Reuters)"
+    )
     test_passages: int = option(60, help="human passages from the held-out books (Moby Dick, Persuasion)")
     train_drafts: int = option(36, help="base-model drafts continuing training passages' contexts")
     test_drafts: int = option(24, help="base-model drafts continuing held-out passages' contexts")
@@ -129,7 +132,9 @@ def build_pairs(cfg: WqrmConfig, table: TextTable) -> list[Pair]:
     for row in drafts:
         if budget[row["split"]] > 0 and len(words_of(row["draft"])) >= 8:  # a one-line draft is no comparison
             budget[row["split"]] -= 1
-            pairs.append(Pair(table.add(row["human"]), table.add(row["draft"]), "draft", "vs_human", row["split"]))
+            pairs.append(
+                Pair(table.add(row["human"]), table.add(row["draft"]), "draft", "vs_human", row["split"])
+            )
     return pairs
 
 
@@ -138,7 +143,9 @@ def _degradation_pairs(p: Passage, split: str, cfg: WqrmConfig, table: TextTable
     out = []
     for kind in cfg.data.kinds:
         rows = {lv: table.add(degrade(p.text, kind, lv, cfg.data.seed)) for lv in cfg.data.levels}
-        out.extend(Pair(human, rows[lv], kind, "vs_human", split) for lv in cfg.data.levels if rows[lv] != human)
+        out.extend(
+            Pair(human, rows[lv], kind, "vs_human", split) for lv in cfg.data.levels if rows[lv] != human
+        )
         lo, hi = min(rows), max(rows)
         if lo != hi and rows[lo] != rows[hi]:
             out.append(Pair(rows[lo], rows[hi], kind, "gradient", split))
@@ -183,6 +190,7 @@ def _save_features(path: Path, known: dict) -> None:
 
 def fit_phrase_weights(texts: list[str], pairs: list[Pair]) -> dict[str, float]:
     """prior_p * exp(clip(log((hits in worse + 1) / words_worse) - log((hits in better + 1) / words_better), -2, 2))."""
+
     def tally(rows: set[int]) -> tuple[dict[str, int], int]:
         hits: dict[str, int] = dict.fromkeys(GENERIC_PHRASES, 0)
         words = 0
@@ -216,7 +224,9 @@ def new_head(cfg: WqrmConfig, raw: np.ndarray, rows: list[int]) -> WQRMHead:
     return head
 
 
-def train_head(cfg: WqrmConfig, raw: np.ndarray, emb: np.ndarray, pairs: list[Pair]) -> tuple[WQRMHead, float]:
+def train_head(
+    cfg: WqrmConfig, raw: np.ndarray, emb: np.ndarray, pairs: list[Pair]
+) -> tuple[WQRMHead, float]:
     """Bradley-Terry on ``pairs``; returns the head and its last-50-step mean loss."""
     torch.manual_seed(cfg.train.seed)
     head = new_head(cfg, raw, [r for p in pairs for r in (p.better, p.worse)])
@@ -317,7 +327,9 @@ def evaluate(cfg: WqrmConfig, texts: list[str], raw: np.ndarray, emb: np.ndarray
     return summarize(columns, test, kinds, lm_mask)
 
 
-def summarize(columns: dict[str, np.ndarray], test: list[Pair], kinds: list[str], lm_mask: list[bool]) -> dict:
+def summarize(
+    columns: dict[str, np.ndarray], test: list[Pair], kinds: list[str], lm_mask: list[bool]
+) -> dict:
     """Accuracy of every column on all test pairs, on "vs human" pairs per kind, on gradient pairs and on
     the pairs the LM scored (the fair comparison with the perplexity baselines)."""
     groups = {"all": [True] * len(test)}
@@ -326,10 +338,13 @@ def summarize(columns: dict[str, np.ndarray], test: list[Pair], kinds: list[str]
     if any(lm_mask):
         groups["LM-scored pairs"] = lm_mask
     table = {
-        col: {g: _acc(out[np.array(mask, dtype=bool)]) for g, mask in groups.items()} for col, out in columns.items()
+        col: {g: _acc(out[np.array(mask, dtype=bool)]) for g, mask in groups.items()}
+        for col, out in columns.items()
     }
     # The best single score on ALL pairs (the LM baselines cover a subset: compared in their own group).
-    singles = {c: v["all"] for c, v in table.items() if not c.startswith("WQRM") and not c.startswith(("LM", "ppl"))}
+    singles = {
+        c: v["all"] for c, v in table.items() if not c.startswith("WQRM") and not c.startswith(("LM", "ppl"))
+    }
     best = max(singles, key=singles.get)
     return {
         "table": table,
@@ -346,71 +361,116 @@ def print_table(result: dict) -> None:
     print("| score | " + " | ".join(f"{g} (n={result['pairs'][g]})" for g in groups) + " |")
     print("|---|" + "---|" * len(groups))
     for col, accs in result["table"].items():
-        print(f"| {col} | " + " | ".join("–" if math.isnan(accs[g]) else f"{accs[g]:.3f}" for g in groups) + " |")
+        print(
+            f"| {col} | "
+            + " | ".join("–" if math.isnan(accs[g]) else f"{accs[g]:.3f}" for g in groups)
+            + " |"
+        )
 
 
-# ---------------------------------------------------------------- ship
+# ---------------------------------------------------------------- the recipe
 
 
-def ship(cfg: WqrmConfig, head: WQRMHead, weights: dict[str, float], result: dict, n_pairs: dict, loss: float) -> None:
-    from safetensors.torch import save_file
+class WqrmRecipe(Recipe):
+    """One WQRM run, stage by stage; each stage reads what the earlier ones left on ``self``."""
 
-    from engine import manifest
-    from engine.models import BUILTIN_MODELS
+    config_class = WqrmConfig
+    cfg: WqrmConfig
 
-    out = repo_path(cfg.output.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, out / "wqrm.safetensors")
-    alpha = dict(zip(["neural", *FEATURES], head.alpha().tolist(), strict=True))
-    config = {"features": list(FEATURES), "hidden": cfg.model.hidden, "encoder": "all-MiniLM-L6-v2",
-              "alpha": {k: round(v, 4) for k, v in alpha.items()}, "beta": round(head.log_beta.exp().item(), 4)}  # fmt: skip
-    (out / "wqrm.json").write_text(json.dumps(config, indent=2) + "\n")
-    (out / "phrase_weights.json").write_text(json.dumps(weights, indent=2, sort_keys=True) + "\n")
-    if not cfg.output.register:
-        return
-    # The drafts came from this base; the reward model itself runs without it (MiniLM + metrics).
-    base_sha = getattr(BUILTIN_MODELS.get(cfg.base), "gguf_sha256", None) or ""
-    metrics = {k: result[k] for k in ("heldout_accuracy", "heldout_accuracy_kinds_seen", "best_single", "best_single_accuracy")}
-    metrics |= {"heldout_pairs": result["pairs"]["all"], "train_pairs": n_pairs["train"], "final_train_loss": round(loss, 4)}
-    data = (
-        f"pairs from real prose: human passages > controlled degradations ({', '.join(cfg.data.kinds)}; "
-        f"levels {cfg.data.levels}, level {min(cfg.data.levels)} > {max(cfg.data.levels)} as the quality gradient) "
-        f"and > {cfg.base} drafts of the same continuation (cut to equal length); train texts: Austen "
-        "(all but Persuasion) + Reuters; held-out texts: Moby Dick + Persuasion; features: MiniLM "
-        "embedding + engine.quality.wqrm.FEATURES"
-    )
-    manifest.register_artifact(
-        cfg.output.name, "other", [out], cfg.base, base_sha, RECIPE, cfg.source, data, metrics,
-        extra={"model": "wqrm", "alpha": config["alpha"]}, root=cfg.output.manifest_root and repo_path(cfg.output.manifest_root),
-    )  # fmt: skip
+    # -- data: pairs of texts, their features (cached), generic-phrase weights refit on the training pairs
 
+    def data(self) -> None:
+        cfg, self.table = self.cfg, TextTable()
+        self.pairs = build_pairs(cfg, self.table)
+        print(f"{len(self.table.texts)} texts, {len(self.pairs)} pairs", flush=True)
+        self.raw, self.emb = text_features(self.table.texts, repo_path(cfg.data.cache_dir))
+        self.train_pairs = [p for p in self.pairs if p.split == "train"]
+        self.weights = fit_phrase_weights(self.table.texts, self.train_pairs)
+        self.raw[:, PHRASE_INDEX] = [generic_phrase_rate(t, self.weights) for t in self.table.texts]
 
-# ---------------------------------------------------------------- main
+    # -- model: nothing ahead of training; train_head builds each head, standardised on its own pairs
+
+    def model(self) -> None:
+        pass
+
+    # -- train: the shipped head, on every kind's training pairs (train_head reseeds, so the evaluation's
+    #    heads come out the same whether they are trained before or after it)
+
+    def train(self) -> None:
+        self.head, self.loss = train_head(self.cfg, self.raw, self.emb, self.train_pairs)
+
+    # -- evaluate: leave-one-kind-out heads and the single-metric baselines on the held-out pairs
+
+    def evaluate(self) -> dict:
+        result = evaluate(self.cfg, self.table.texts, self.raw, self.emb, self.pairs)
+        print_table(result)
+        return result
+
+    # -- ship: eval.json beside the cache; head, its config and the phrase weights in output.dir; manifest
+
+    def ship(self, result: dict) -> None:
+        from safetensors.torch import save_file
+
+        cfg, head = self.cfg, self.head
+        (repo_path(cfg.data.cache_dir) / "eval.json").write_text(json.dumps(result, indent=2))
+        out = repo_path(cfg.output.dir)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in head.state_dict().items()}, out / "wqrm.safetensors")
+        alpha = dict(zip(["neural", *FEATURES], head.alpha().tolist(), strict=True))
+        config = {
+            "features": list(FEATURES),
+            "hidden": cfg.model.hidden,
+            "encoder": "all-MiniLM-L6-v2",
+            "alpha": {k: round(v, 4) for k, v in alpha.items()},
+            "beta": round(head.log_beta.exp().item(), 4),
+        }
+        (out / "wqrm.json").write_text(json.dumps(config, indent=2) + "\n")
+        (out / "phrase_weights.json").write_text(json.dumps(self.weights, indent=2, sort_keys=True) + "\n")
+        if cfg.output.register:
+            self.register(out, config, result)
+
+    def register(self, out: Path, config: dict, result: dict) -> None:
+        from engine import manifest
+        from engine.models import BUILTIN_MODELS
+
+        cfg = self.cfg
+        # The drafts came from this base; the reward model itself runs without it (MiniLM + metrics).
+        base_sha = getattr(BUILTIN_MODELS.get(cfg.base), "gguf_sha256", None) or ""
+        metrics = {
+            k: result[k]
+            for k in (
+                "heldout_accuracy",
+                "heldout_accuracy_kinds_seen",
+                "best_single",
+                "best_single_accuracy",
+            )
+        }
+        metrics |= {
+            "heldout_pairs": result["pairs"]["all"],
+            "train_pairs": len(self.train_pairs),
+            "final_train_loss": round(self.loss, 4),
+        }
+        data = (
+            f"pairs from real prose: human passages > controlled degradations ({', '.join(cfg.data.kinds)}; "
+            f"levels {cfg.data.levels}, level {min(cfg.data.levels)} > {max(cfg.data.levels)} as the quality gradient) "
+            f"and > {cfg.base} drafts of the same continuation (cut to equal length); train texts: Austen "
+            "(all but Persuasion) + Reuters; held-out texts: Moby Dick + Persuasion; features: MiniLM "
+            "embedding + engine.quality.wqrm.FEATURES"
+        )
+        root = cfg.output.manifest_root and repo_path(cfg.output.manifest_root)
+        manifest.register_artifact(
+            cfg.output.name, "other", [out], cfg.base, base_sha, RECIPE, cfg.source, data, metrics,
+            extra={"model": "wqrm", "alpha": config["alpha"]}, root=root,
+        )  # fmt: skip
 
 
 def run(cfg: WqrmConfig) -> dict:
-    torch.set_num_threads(cfg.train.threads)  # setup
-    torch.manual_seed(cfg.train.seed)
-    table = TextTable()
-    pairs = build_pairs(cfg, table)  # data
-    print(f"{len(table.texts)} texts, {len(pairs)} pairs", flush=True)
-    raw, emb = text_features(table.texts, repo_path(cfg.data.cache_dir))
-    train = [p for p in pairs if p.split == "train"]
-    weights = fit_phrase_weights(table.texts, train)
-    raw[:, PHRASE_INDEX] = [generic_phrase_rate(t, weights) for t in table.texts]
-    result = evaluate(cfg, table.texts, raw, emb, pairs)  # model + train per fold, evaluate
-    print_table(result)
-    head, loss = train_head(cfg, raw, emb, [p for p in pairs if p.split == "train"])  # the shipped model
-    n_pairs = {"train": len(train), "test": len(pairs) - len(train)}
-    run_dir = repo_path(cfg.data.cache_dir)
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
-    ship(cfg, head, weights, result, n_pairs, loss)
-    return result
+    """Build the pairs, train, evaluate and ship the reward model; the held-out evaluation."""
+    return WqrmRecipe(cfg).run()
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = recipe_config_from_argv(WqrmConfig, argv, __doc__.splitlines()[0])
-    result = run(cfg)
+    result = WqrmRecipe.main(argv, __doc__.splitlines()[0])
     print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=2))
 
 
