@@ -44,7 +44,7 @@ from training.config import (
 )
 from training.ddpo import WEIGHT, DDPOTrainer
 from training.lora import activate_stack
-from training.recipe import Recipe
+from training.recipe import Recipe, trainer_arguments
 
 RECIPE = "training/recipes/personal_dpo.py"
 
@@ -142,18 +142,6 @@ class PersonalDpoRecipe(Recipe):
     config_class = PersonalConfig
     cfg: PersonalConfig
 
-    def run(self) -> dict:
-        self.setup()
-        self.data()
-        self.model()
-        before = self.evaluate()
-        self.train()
-        metrics = {**{f"{k}_before": v for k, v in before.items()}, **self.evaluate()}
-        metrics["train_seconds"] = round(time.monotonic() - self.started, 1)
-        metrics["cpu_seconds"] = cpu_seconds()
-        self.ship(metrics)
-        return metrics
-
     def setup(self) -> None:
         from engine.models import load_model
 
@@ -223,21 +211,15 @@ class PersonalDpoRecipe(Recipe):
 
         t = self.cfg.train
         d = self.cfg.data
-        args = DPOConfig(
-            output_dir=str(self.cfg.output.run_path),
+        args = trainer_arguments(
+            DPOConfig,
+            self.cfg,
             max_steps=max(1, max_steps),
-            per_device_train_batch_size=t.batch_size,
-            learning_rate=t.lr,
-            warmup_steps=t.warmup_steps,
-            max_grad_norm=t.grad_clip,
             beta=t.beta,
             logging_steps=1,
-            report_to=[],
-            save_strategy="no",
             use_cpu=True,
             dataloader_num_workers=0,
             bf16=False,
-            seed=t.seed,
             max_length=d.prompt_tokens + d.completion_tokens + 8,
             # TRL turns it on by default: on ~50-token sequences memory is no issue, and recomputing the
             # forward in the backward (plus input grads through every layer) is pure cost on one core.
@@ -260,11 +242,18 @@ class PersonalDpoRecipe(Recipe):
         return trainer
 
     def train(self) -> None:
+        self.before = self.pair_margins()  # the same pairs scored again after training
         emit(stage="train", step=0, of=self.steps)
         self.trainer.train()
 
-    @torch.no_grad()
     def evaluate(self) -> dict:
+        metrics = {**{f"{k}_before": v for k, v in self.before.items()}, **self.pair_margins()}
+        metrics["train_seconds"] = round(time.monotonic() - self.started, 1)
+        metrics["cpu_seconds"] = cpu_seconds()
+        return metrics
+
+    @torch.no_grad()
+    def pair_margins(self) -> dict:
         """Mean log-prob margin over the reference of chosen minus rejected, and the share above 0."""
         trainer, margins = self.trainer, []
         was_training = self.peft_model.training
