@@ -34,7 +34,7 @@ from training.config import (
     repo_path,
     section,
 )
-from training.recipe import Recipe, time_budget_callback
+from training.recipe import Recipe, time_budget_callback, trainer_arguments, write_run_log
 
 RECIPE = "training/recipes/ddpo.py"
 
@@ -109,22 +109,13 @@ class DdpoRecipe(Recipe):
         from training.ddpo import DDPOTrainer
 
         t = self.cfg.train
-        args = DPOConfig(
-            output_dir=str(self.cfg.output.run_path),
+        args = trainer_arguments(
+            DPOConfig,
+            self.cfg,
             beta=t.beta,
             max_length=t.max_length,
-            max_steps=t.max_steps,
-            per_device_train_batch_size=t.batch_size,
             per_device_eval_batch_size=t.batch_size,
-            learning_rate=t.lr,
-            warmup_steps=t.warmup_steps,
-            max_grad_norm=t.grad_clip,
-            logging_steps=t.log_every,
-            seed=t.seed,
             bf16=False,
-            use_cpu=not torch.cuda.is_available(),
-            report_to=[],
-            save_strategy="no",
         )
         self.trainer = DDPOTrainer(
             model=self.peft_model,
@@ -157,10 +148,7 @@ class DdpoRecipe(Recipe):
         out = self.cfg.output
         folder = out.path if out.register else out.run_path / "adapter"
         lora.save_adapter(self.peft_model, folder, dtype=getattr(torch, out.dtype))
-        out.run_path.mkdir(parents=True, exist_ok=True)
-        (out.run_path / "log.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in self.trainer.state.log_history)
-        )
+        write_run_log(out.run_path, self.trainer.state.log_history)
         if out.register:
             self.register(folder, metrics)
         print(json.dumps({"done": out.name, "folder": str(folder), **metrics}), flush=True)

@@ -36,7 +36,7 @@ from training.config import (
     option,
     section,
 )
-from training.recipe import Recipe, time_budget_callback
+from training.recipe import Recipe, time_budget_callback, trainer_arguments, write_run_log
 
 RECIPE = "training/recipes/grpo_style.py"
 
@@ -183,8 +183,9 @@ class GrpoStyleRecipe(Recipe):
         from training.answer_lines import line_stop_ids
 
         t = self.cfg.train
-        args = GRPOConfig(
-            output_dir=str(self.cfg.output.run_path),
+        args = trainer_arguments(
+            GRPOConfig,
+            self.cfg,
             loss_type="dr_grpo",
             scale_rewards="none",
             beta=0.0,
@@ -193,17 +194,7 @@ class GrpoStyleRecipe(Recipe):
             max_completion_length=t.max_completion_tokens,
             temperature=t.temperature,
             min_p=t.min_p,
-            per_device_train_batch_size=t.batch_size,
-            max_steps=t.max_steps,
-            learning_rate=t.lr,
-            warmup_steps=t.warmup_steps,
-            max_grad_norm=t.grad_clip,
-            logging_steps=t.log_every,
-            seed=t.seed,
             bf16=False,
-            use_cpu=not torch.cuda.is_available(),
-            report_to=[],
-            save_strategy="no",
             disable_dropout=True,
             # A rollout ends at the end of its line, where the engine's Rephrase stops (a first probe at
             # 270M without this ran every rollout to max_completion_tokens: clipped_ratio 1.0).
@@ -270,8 +261,7 @@ class GrpoStyleRecipe(Recipe):
         from training.bitlora import export_bitlora
 
         out = self.cfg.output
-        out.run_path.mkdir(parents=True, exist_ok=True)
-        (out.run_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.log_rows))
+        write_run_log(out.run_path, self.log_rows)
         if self.cfg.train.bitlora:
             metrics.update(export_bitlora(self.peft_model, out.path))
         else:
