@@ -25,6 +25,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.errors import ModelError
+from engine.memory import release_freed_memory
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -373,6 +374,7 @@ def load_model(spec: str | os.PathLike | None = None, progress: ProgressFn | Non
         architecture=arch,
         has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
     )
+    release_freed_memory()  # the tokenizer's parse and the load leave hundreds of MB of freed heap
     _report(progress, "ready", 1.0)
     return LoadedModel(model, tokenizer, info)
 

@@ -116,8 +116,11 @@ class ProgramsPerComposition:
 
     def _load(self, pte: Path):
         from engine.backends.executorch import ExecuTorchBackend
+        from engine.memory import release_freed_memory
 
-        return ExecuTorchBackend(pte, threads=self.threads)
+        backend = ExecuTorchBackend(pte, threads=self.threads)
+        release_freed_memory()  # loading packs the weights through temporaries
+        return backend
 
     def _keep(self, key: Composition, backend: Any) -> None:
         with self._lock:

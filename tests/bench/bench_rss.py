@@ -47,6 +47,19 @@ def _status_mb(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _largest_mappings(count: int = 6) -> list[tuple[str, float]]:
+    """(mapping, resident MB) of the process's largest mappings: what the RSS is made of."""
+    sizes: dict[str, float] = {}
+    name = ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and "-" in fields[0] and ":" not in fields[0]:
+            name = fields[5] if len(fields) > 5 else "[anonymous]"
+        elif fields and fields[0] == "Rss:":
+            sizes[name] = sizes.get(name, 0.0) + int(fields[1]) / 1024
+    return sorted(sizes.items(), key=lambda kv: -kv[1])[:count]
+
+
 def _wait(app, predicate, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -109,6 +122,9 @@ def run_condition(name: str, suggestions: int, program_wait_s: float) -> dict:
         "ghosts": len(shown),
         "rss_mb": _status_mb("VmRSS"),
         "peak_mb": _status_mb("VmHWM"),
+        "anon_mb": _status_mb("RssAnon"),
+        "file_mb": _status_mb("RssFile"),
+        "largest": _largest_mappings(),
     }
     window.shutdown()
     window.editor.document().setModified(False)
@@ -166,6 +182,10 @@ def main() -> int:
             f"{r['condition']:<14}{r['backend']:<26}{r['ghosts']:>7}{r['rss_mb']:>9.0f}{r['peak_mb']:>9.0f}"
             f"{r['rss_mb'] / reference:>14.2f}"
         )
+    print("\nwhat the RSS is made of (anonymous memory / mapped files, and the largest mappings in MB):")
+    for r in rows:
+        parts = ", ".join(f"{Path(n).name or n} {mb:.0f}" for n, mb in r["largest"])
+        print(f"  {r['condition']}: anon {r['anon_mb']:.0f} + files {r['file_mb']:.0f}; {parts}")
     for r in rows:
         if r["condition"].startswith("default"):
             verdict = "met" if r["rss_mb"] <= 1536 else "missed"
