@@ -7,7 +7,9 @@ written so far (still one undo step: Ctrl+Z removes it).
 
 Rephrase streams the rewrite of the selection into a preview dialog; Accept
 replaces the selection in one edit block, Reject (or Esc) leaves the text
-untouched.
+untouched. "Rephrase in my style" is the same dialog with its "In my style" box
+checked: the engine puts the writer's own paragraphs (style memory) before the
+prompt. Without a style memory the box is disabled and says why.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -45,11 +48,13 @@ class RephraseDialog(QDialog):
     meaning guard demoted says why. Accept is enabled once the takes are complete.
     """
 
-    def __init__(self, original: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, original: str, parent: QWidget | None = None, *, in_style: bool = False, style_unavailable: str = ""
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Rephrase")
         self.setWindowModality(Qt.WindowModal)
-        self.resize(600, 520)
+        self.resize(600, 560)
         self.original = original
         self.candidates: tuple = ()  # engine.quality.best_of_n.Candidate, best first
         self.index = 0
@@ -59,6 +64,15 @@ class RephraseDialog(QDialog):
         self.original_view = QPlainTextEdit(original)
         self.original_view.setReadOnly(True)
         layout.addWidget(self.original_view)
+        # Rephrase in my style: checked, the takes follow the writer's own paragraphs (their style memory).
+        self.style_box = QCheckBox("In my style (your own paragraphs from the style memory as the model)")
+        self.style_box.setChecked(in_style and not style_unavailable)
+        self.style_box.setEnabled(not style_unavailable)
+        self.style_box.setToolTip(style_unavailable)
+        self.style_note = QLabel(style_unavailable)  # why it is off, or what conditioned the takes
+        self.style_note.setWordWrap(True)
+        layout.addWidget(self.style_box)
+        layout.addWidget(self.style_note)
         self.status = QLabel("Rewriting…")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -96,6 +110,27 @@ class RephraseDialog(QDialog):
         self._set_navigation()
         self.finished_streaming = False
 
+    @property
+    def in_style(self) -> bool:
+        return self.style_box.isChecked()
+
+    def restart(self) -> None:
+        """New takes are coming (the style box was toggled): forget the shown ones."""
+        self.candidates, self.index, self.score_label_name = (), 0, ""
+        self.finished_streaming = False
+        for view in (self.rewrite_view, self.diff_view):
+            view.clear()
+        for label in (self.reasons_label, self.score_label, self.style_note):
+            label.setText("")
+        self.status.setText("Rewriting…")
+        self.accept_button.setEnabled(False)
+        self._set_navigation()
+
+    def show_style(self, style) -> None:
+        """What conditioned the takes (engine.persona.StyleContext) and the adapters that drew them."""
+        self.style_note.setText(style.describe().replace("Style: ", "Your style from: ", 1))
+        self.style_note.setToolTip("\n\n".join(style.texts))
+
     def append(self, piece: str) -> None:
         cursor = self.rewrite_view.textCursor()
         cursor.movePosition(QTextCursor.End)
@@ -105,6 +140,8 @@ class RephraseDialog(QDialog):
         """The engine's CandidateSet: show its best take; the others one click away."""
         self.candidates = tuple(c for c in found.candidates if c.text.strip())
         self.score_label_name = found.ranked_by if found.score_meaningful else ""
+        if found.mode == "rephrase_style" and found.served_by:  # which adapter serves: a stand-in says so
+            self.style_note.setText(f"{self.style_note.text()}\nAdapters: {found.served_by}".strip())
         if self.candidates:
             self.show_take(0)
 
@@ -165,10 +202,14 @@ class AssistController(QObject):
         self._inserted = ""
         self.rephrase_dialog: RephraseDialog | None = None
         self._selection: tuple[int, int, str] | None = None
+        # Why "Rephrase in my style" cannot run now ("" when it can): set by app/style_rephrase.py.
+        self.style_unavailable = ""
+        self._announced: RephraseDialog | None = None  # the last dialog rephraseReady was sent for
         client.piece.connect(self._on_piece)
         client.finished.connect(self._on_finished)
         client.failed.connect(self._on_failed)
         client.candidatesReady.connect(self._on_candidates)
+        client.styleUsed.connect(self._on_style_used)
         editor.escapePressed.connect(self.cancel)
         # The last Continue, for "another take": (position, text before it, inserted text, take number).
         self.last_continue: tuple[int, str, str, int] | None = None
@@ -182,6 +223,11 @@ class AssistController(QObject):
     @property
     def busy(self) -> bool:
         return self._rid is not None
+
+    @property
+    def in_style(self) -> bool:
+        """A Rephrase in my style is running."""
+        return self._mode == "rephrase" and self.rephrase_dialog is not None and self.rephrase_dialog.in_style
 
     def _check_ready(self) -> bool:
         if self.busy:
@@ -254,8 +300,11 @@ class AssistController(QObject):
 
     # -- Rephrase -----------------------------------------------------------------
 
-    def rephrase_selection(self) -> None:
+    def rephrase_selection(self, in_style: bool = False) -> None:
         if not self._check_ready():
+            return
+        if in_style and self.style_unavailable:
+            self.notify("Rephrase in my style", self.style_unavailable)
             return
         cursor = self.editor.textCursor()
         # QTextCursor uses U+2029 between paragraphs of a selection.
@@ -267,11 +316,35 @@ class AssistController(QObject):
         if self.rephrase_dialog is not None:
             # Parented to the window, a closed dialog lived on: the soak counted one per Rephrase.
             self.rephrase_dialog.deleteLater()
-        dialog = RephraseDialog(text, self.editor.window())
+        dialog = RephraseDialog(
+            text, self.editor.window(), in_style=in_style, style_unavailable=self.style_unavailable
+        )
         dialog.finished.connect(self._on_dialog_closed)
+        dialog.style_box.toggled.connect(self._restart_rephrase)
         self.rephrase_dialog = dialog
-        self._start("rephrase", text, lambda: self.client.request_rephrase_takes(text, REPHRASE_TAKES))
+        self._start("rephrase", text, lambda: self._request_takes(text, dialog.in_style))
         dialog.open()
+
+    def rephrase_in_style(self) -> None:
+        self.rephrase_selection(in_style=True)
+
+    def _request_takes(self, text: str, in_style: bool) -> int:
+        if in_style:
+            return self.client.request_rephrase_style_takes(text, REPHRASE_TAKES)
+        return self.client.request_rephrase_takes(text, REPHRASE_TAKES)
+
+    def _restart_rephrase(self, in_style: bool) -> None:
+        """The dialog's style box was toggled: the running takes stop, the other kind is drawn."""
+        dialog, selection = self.rephrase_dialog, self._selection
+        if dialog is None or selection is None:
+            return
+        dialog.restart()
+        text = selection[2]
+        if self._rid is not None:  # still drawing: swap the request, the editor stays read-only
+            self.client.cancel(self._rid)
+            self._rid = self._request_takes(text, in_style)
+        else:
+            self._start("rephrase", text, lambda: self._request_takes(text, in_style))
 
     def _on_dialog_closed(self, result: int) -> None:
         dialog = self.sender() if isinstance(self.sender(), RephraseDialog) else self.rephrase_dialog
@@ -339,6 +412,10 @@ class AssistController(QObject):
         elif self.rephrase_dialog is not None:
             self.rephrase_dialog.append(piece)
 
+    def _on_style_used(self, request_id: int, style: object) -> None:
+        if request_id == self._rid and self.rephrase_dialog is not None and style is not None:
+            self.rephrase_dialog.show_style(style)
+
     def _on_candidates(self, request_id: int, found: object) -> None:
         if request_id == self._rid and self.rephrase_dialog is not None:
             self.rephrase_dialog.show_candidates(found)
@@ -351,7 +428,9 @@ class AssistController(QObject):
             self._rid = None  # finished: closing the dialog must not cancel anything
             dialog.done_streaming()
             self._end()
-            self.rephraseReady.emit(dialog)
+            if dialog is not self._announced:  # once per dialog: a restart after the takes must not
+                self._announced = dialog  # record the writer's choice twice (app/choices.py)
+                self.rephraseReady.emit(dialog)
             return
         self._end()
 

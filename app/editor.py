@@ -186,6 +186,7 @@ class GhostTextEdit(QPlainTextEdit):
             for action in self.context_actions:
                 menu.insertAction(first, action)
             menu.insertSeparator(first)
+        menu.setToolTipsVisible(True)  # a disabled entry says why (Rephrase in my style without a memory)
         menu.setAttribute(Qt.WA_DeleteOnClose)
         self.last_menu = menu
         # popup(), not exec(): no nested event loop, so the engine's signals keep flowing.

@@ -65,6 +65,9 @@ class EngineWorker(QObject):
         # being edited: with the paragraph it keys the engine's cache of chosen exemplars.
         self.style_memory: Any = None
         self.style_document = ""
+        # The writer's style memory for the action that asks for it by name (Rephrase in my style),
+        # whether or not "Write in my style" conditions the other requests: called when needed.
+        self.memory_provider: Callable[[], Any] | None = None
 
     @Slot(str, str)
     def load(self, spec: str, backend: str = "") -> None:
@@ -139,6 +142,30 @@ class EngineWorker(QObject):
             self.piece.emit(request_id, piece)
 
         self._serve(request_id, token, "rephrase", "Rephrase", start)
+
+    @Slot(int, str, int, object)
+    def rephrase_style_takes(self, request_id: int, text: str, n: int, token: Any) -> None:
+        """Best-of-n "Rephrase in my style": as ``rephrase_takes``, on the writer's own paragraphs; ``styled``
+        says which conditioned it. Without a style memory the engine refuses (``failed``), nothing generated.
+        """
+
+        def start() -> Iterator[str]:
+            from engine.persona.exemplars import StyleRequest
+
+            memory = self.style_memory or (self.memory_provider() if self.memory_provider else None)
+            if self.engine.style_memory is not memory:
+                self.engine.attach_style_memory(memory)
+            found = self.engine.rephrase_in_style_candidates(
+                text, style=StyleRequest(document=self.style_document), n=n, cancel=token, on_piece=emit
+            )
+            self.styled.emit(request_id, self.engine.last_style)
+            self.candidates.emit(request_id, found)
+            return iter(())
+
+        def emit(piece: str) -> None:
+            self.piece.emit(request_id, piece)
+
+        self._serve(request_id, token, "rephrase_style", "Rephrase in my style", start)
 
     @Slot(int, str, int, object)
     def continue_take(self, request_id: int, text: str, take: int, token: Any) -> None:
@@ -243,6 +270,7 @@ class EngineClient(QObject):
     _tidyRequested = Signal(int, str, str, object)
     _warmRequested = Signal(int, str, object)
     _takesRequested = Signal(int, str, int, object)
+    _styleTakesRequested = Signal(int, str, int, object)
     _takeRequested = Signal(int, str, int, object)
     _loadRequested = Signal(str, str)
 
@@ -261,6 +289,7 @@ class EngineClient(QObject):
         self._tidyRequested.connect(self.worker.tidy)
         self._warmRequested.connect(self.worker.warm)
         self._takesRequested.connect(self.worker.rephrase_takes)
+        self._styleTakesRequested.connect(self.worker.rephrase_style_takes)
         self._takeRequested.connect(self.worker.continue_take)
         self.worker.candidates.connect(self.candidatesReady)
         self._loadRequested.connect(self.worker.load)
@@ -307,6 +336,10 @@ class EngineClient(QObject):
         self.worker.style_memory = memory
         self.worker.style_document = document
 
+    def set_style_memory_provider(self, provider: Callable[[], Any] | None) -> None:
+        """Where "Rephrase in my style" gets the writer's style memory (a StyleService's ``memory``)."""
+        self.worker.memory_provider = provider
+
     @property
     def style_on(self) -> bool:
         return self.worker.style_memory is not None
@@ -349,6 +382,10 @@ class EngineClient(QObject):
     def request_rephrase_takes(self, text: str, n: int = 3) -> int:
         """Best-of-n Rephrase: pieces of the first take, then candidatesReady, then finished."""
         return self._queue(self._takesRequested, text, n)
+
+    def request_rephrase_style_takes(self, text: str, n: int = 3) -> int:
+        """Best-of-n "Rephrase in my style": as request_rephrase_takes; styleUsed comes before candidatesReady."""
+        return self._queue(self._styleTakesRequested, text, n)
 
     def request_continue_take(self, text: str, take: int) -> int:
         """Continue's "another take" (take 1, 2, …): pieces, then finished, like request("continue")."""

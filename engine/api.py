@@ -25,7 +25,7 @@ from engine import prompts
 from engine.audio.tidy import TidyResult, check_tidy, tidy_rules
 from engine.backends.eager import EagerBackend
 from engine.cancel import CancelToken
-from engine.errors import PromptError
+from engine.errors import STYLE_MEMORY_NEEDED, PromptError, StyleError
 from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
@@ -117,6 +117,7 @@ class Engine:
         self._scorer: Scorer | None = None
         self.style_memory: Any = None  # engine.persona.StyleMemory: the writer's paragraphs for exemplars
         self.last_style: StyleContext | None = None  # what conditioned the last request (None: not asked)
+        self.last_prompt = ""  # the prompt text of the last streamed request, as decoded (tests, evals)
         self.style_k, self.style_budget = DEFAULT_K, DEFAULT_BUDGET_TOKENS
 
     def attach_style_memory(self, memory: Any) -> None:
@@ -324,17 +325,70 @@ class Engine:
         """
         self.check_text(text)
         language = check_rephrase_selection(text, MAX_REPHRASE_CHARS)
+        start = lambda p: self.rephrase(text, params=p, cancel=cancel)  # noqa: E731
+        return self._guarded_takes(text, Mode.REPHRASE, language, start, n, seed, on_piece, cancel)
+
+    def rephrase_in_style(
+        self,
+        text: str,
+        *,
+        style: StyleRequest | None = None,
+        params: GenerationParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Rewrite ``text`` in the writer's style (Mode.REPHRASE_STYLE): the prompt is preceded by their
+        own paragraphs from the style memory. StyleError, before anything is generated, when there are none.
+        """
+        self.check_text(text)
+        check_rephrase_selection(text, MAX_REPHRASE_CHARS)
+        prompt = self.style_rephrase_prompt(text, style)
+        return self._strip_leading(self._run(Mode.REPHRASE_STYLE, prompt, None, params, cancel))
+
+    def style_rephrase_prompt(self, text: str, style: StyleRequest | None = None) -> str:
+        """The RL adapter's training form: ``with_exemplars(<the writer's k paragraphs most like the
+        selection>, rephrase_prompt(text))``, retrieved as Continue retrieves them (``last_style`` says
+        which). The plain few-shot form even for a chat model: it is what the adapter learned.
+        """
+        request = style or StyleRequest()
+        # Exemplars are cached per (document, paragraph) for typing; keyed by the selection here, so one
+        # selection's choice (which may hold another selection's paragraph) is never reused for another.
+        request = replace(request, document=f"{request.document}\x00rephrase\x00{text}", rewriting=text)
+        prompt = self._styled(Mode.REPHRASE_STYLE, prompts.rephrase_prompt(text), text, request)
+        if self.last_style is None or not self.last_style.active:
+            why = self.last_style.reason if self.last_style is not None else "no style memory"
+            raise StyleError(f"{STYLE_MEMORY_NEEDED} (none of your paragraphs could be used: {why}).")
+        return prompt
+
+    def rephrase_in_style_candidates(
+        self,
+        text: str,
+        *,
+        style: StyleRequest | None = None,
+        n: int = 3,
+        seed: int | None = None,
+        on_piece: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CandidateSet:
+        """Best-of-n "Rephrase in my style": Rephrase's takes, meaning guard and ranking, on the styled prompt.
+        StyleError (nothing generated) without the writer's paragraphs."""
+        self.check_text(text)
+        language = check_rephrase_selection(text, MAX_REPHRASE_CHARS)
+        start = lambda p: self.rephrase_in_style(text, style=style, params=p, cancel=cancel)  # noqa: E731
+        return self._guarded_takes(text, Mode.REPHRASE_STYLE, language, start, n, seed, on_piece, cancel)
+
+    def _guarded_takes(self, text, mode: Mode, language, start, n, seed, on_piece, cancel) -> CandidateSet:
+        """``n`` takes of ``start(params)``, each checked by the meaning guard and scored, best first."""
         started = time.perf_counter()
-        base = self.mode_params[Mode.REPHRASE]
+        base = self.mode_params[mode]
         # A rewrite is about as long as its source: cap run-ons (a loose min-p take once ran 190 s).
         budget = int(1.6 * len(self.tokenizer(text, add_special_tokens=False)["input_ids"])) + 12
         base = base.with_overrides(max_new_tokens=min(base.max_new_tokens, budget))
-        takes = draw_takes(lambda p: self.rephrase(text, params=p, cancel=cancel), base, n, seed, on_piece, cancel)
+        takes = draw_takes(start, base, n, seed, on_piece, cancel)
         texts = [t.text for t in takes]
         verdicts = self.meaning_guard.check_many(text, texts) if takes else []
         scores = self.quality_scorer.score(text, texts) if takes else []
         takes = [replace(t, verdict=v, score=s) for t, v, s in zip(takes, verdicts, scores, strict=True)]
-        return self._candidate_set(text, "rephrase", takes, language, started, cancel)
+        return self._candidate_set(text, mode.value, takes, language, started, cancel)
 
     def continue_candidates(
         self,
@@ -385,6 +439,7 @@ class Engine:
         return CandidateSet(
             source, mode, tuple(ranked), self.quality_scorer.name, meaningful and language == "en",
             time.perf_counter() - started, bool(cancel is not None and cancel.cancelled),
+            served_by=self.adapter_status,  # the mode just run: its composition, stand-ins named
         )
 
     def tidy_dictation(
@@ -513,6 +568,7 @@ class Engine:
 
     def _run(self, mode, prompt, persona, params, cancel, heal=False, ids=None) -> Iterator[str]:
         params, ids, soft = self._prepare(mode, prompt, persona, params, ids)
+        self.last_prompt = prompt
         return self.generator.stream(ids, params, prompt_text=prompt, soft=soft, cancel=cancel, heal=heal)
 
     def _prepare(self, mode, prompt, persona, params, ids=None) -> tuple[GenerationParams, list[int], Any]:

@@ -249,7 +249,7 @@ class StyleMemory:
         kept = [
             (by_id[pid], path, text)
             for pid, (path, text) in zip(stats.candidates, rows, strict=False)
-            if not is_excluded(text, seen, editing)
+            if not is_excluded(text, seen, editing, request.rewriting)
         ][:wanted]
         relevant = [(i, path, text) for i, path, text in kept if scores[i] >= threshold]
         if not relevant:

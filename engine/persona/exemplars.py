@@ -92,6 +92,9 @@ class StyleRequest:
 
     document: str = ""
     paragraph_after_cursor: str = ""
+    # Rephrase in my style: the selection being rewritten. A stored paragraph holding it is the writer's
+    # own copy of the source, the nearest match but no example of style: it is never an exemplar.
+    rewriting: str = ""
 
 
 @dataclass
@@ -215,9 +218,18 @@ def excluded_texts(text_before_cursor: str, paragraph_after_cursor: str) -> tupl
     return seen, editing
 
 
-def is_excluded(text: str, seen: set[str], editing: str) -> bool:
+def _rewritten_parts(rewriting: str) -> list[str]:
+    """The selection, and each of its lines long enough to identify a paragraph (a selection may span
+    the end of one paragraph and the start of the next)."""
+    lines = [_norm(line) for line in rewriting.split("\n")]
+    return [_norm(rewriting), *(line for line in lines if len(line) >= 24)]
+
+
+def is_excluded(text: str, seen: set[str], editing: str, rewriting: str = "") -> bool:
     norm = _norm(text)
     if norm in seen or (editing and norm == editing):
+        return True
+    if rewriting.strip() and any(part in norm for part in _rewritten_parts(rewriting)):
         return True
     # The stored copy of the paragraph being edited is its last saved version: it starts like it.
     return len(editing) >= 24 and (norm.startswith(editing[:80]) or editing.startswith(norm[:80]))

@@ -163,6 +163,21 @@ def test_the_paragraph_being_edited_is_never_an_exemplar(filled):
     assert GARDEN[1] not in found.texts
 
 
+def test_the_paragraph_holding_a_rephrased_selection_is_never_an_exemplar(filled):
+    """Rephrase in my style: the stored paragraph that holds the selection is its source, not a model."""
+    memory, _ = filled
+    middle = "the heron now stands among them like a grey post"  # not the paragraph's start
+    plain = memory.exemplars(middle, StyleRequest("a"), k=3, threshold=0.0)
+    assert plain.texts[0] == GARDEN[1]  # the nearest match, without the exclusion
+    # (threshold 0: the other paragraphs are unlike this query; what matters here is which are left out)
+    rewriting = memory.exemplars(middle, StyleRequest("b", rewriting=middle), k=3, threshold=0.0)
+    assert GARDEN[1] not in rewriting.texts and rewriting.active
+    # A selection across two paragraphs (the end of one, the start of the next): neither is shown.
+    across = GARDEN[0][-60:] + "\n" + GARDEN[1][:40]
+    found = memory.exemplars(across, StyleRequest("c", rewriting=across), k=3, threshold=0.0)
+    assert GARDEN[0] not in found.texts and GARDEN[1] not in found.texts
+
+
 def test_choice_is_cached_per_paragraph_and_dropped_when_the_memory_changes(filled, tmp_path):
     memory, folder = filled
     text = "A letter.\nThe heron was back at the pond this morning"
