@@ -211,7 +211,7 @@ class StreamingTranscriber:
         self, audio: np.ndarray, end: int | None = None, watched: bool = False
     ) -> list[str] | None:
         """Decode ``audio[offset:end]``; ``_last.end`` records the utterance samples it covered. A
-        ``watched`` decode is abandoned (None) when speech pauses while it runs."""
+        ``watched`` decode is abandoned (None) when speech after what it covers ends while it runs."""
         # The committed words are the start of the whole buffer only, not of a part cut short (_force_cut).
         whole = end is None
         end = len(audio) if end is None else end
@@ -228,8 +228,9 @@ class StreamingTranscriber:
         return transcript.text.split()
 
     def _decode_watched(self, clip: np.ndarray, end: int, prefix: str) -> Transcript | None:
-        """Decode on a helper thread while ``watch`` looks at the microphone. None once speech paused
-        after ``end``: the decode is cancelled (it stops before its next decoder step) and not waited for."""
+        """Decode on a helper thread while ``watch`` looks at the microphone. None once speech after
+        ``end`` ended: the decode is cancelled (the recognizer stops as soon as it can, Moonshine within
+        milliseconds, docs/voice.md) and not waited for."""
         cancel = CancelToken()
         outcome: list[Transcript | BaseException] = []
 
