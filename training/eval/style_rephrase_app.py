@@ -57,7 +57,7 @@ def run(per_writer: int, seed: int = 0) -> dict:
     import numpy as np
 
     from engine.api import Engine
-    from engine.errors import StyleError
+    from engine.errors import PromptError, StyleError
     from engine.persona import StyleRequest
     from engine.persona.encoder import default_encoder
     from training.data.tasks import sentences
@@ -67,7 +67,7 @@ def run(per_writer: int, seed: int = 0) -> dict:
     engine, encoder = Engine(), default_encoder()
     items = writer_items(per_writer, seed)
     rows: dict[str, list] = {"rephrase": [], "in my style": []}
-    refused, seconds = [], {"rephrase": [], "in my style": []}
+    refused, skipped, seconds = [], [], {"rephrase": [], "in my style": []}
     with tempfile.TemporaryDirectory() as tmp:
         memories = {w: memory_of(Path(tmp), w, ps) for w, ps in {w: ps for w, ps, _ in items}.items()}
         for k, (writer, paragraphs, source) in enumerate(items):
@@ -77,7 +77,11 @@ def run(per_writer: int, seed: int = 0) -> dict:
             engine.attach_style_memory(memories[writer])
             engine.generator.invalidate()  # each request starts cold, as a new selection does
             started = time.perf_counter()
-            plain = engine.rephrase_candidates(source, n=3, seed=seed + k)
+            try:
+                plain = engine.rephrase_candidates(source, n=3, seed=seed + k)
+            except PromptError as exc:  # Rephrase itself refuses it (code-like, another language): not a pair
+                skipped.append({"writer": writer, "source": source, "why": str(exc)})
+                continue
             seconds["rephrase"].append(time.perf_counter() - started)
             engine.generator.invalidate()
             started = time.perf_counter()
@@ -132,6 +136,7 @@ def run(per_writer: int, seed: int = 0) -> dict:
         "items": len(items),
         "served_by": served_by,
         "texts": texts,
+        "skipped": skipped,
     }
 
 
@@ -168,6 +173,7 @@ def markdown(report: dict) -> str:
             f"(95% paired bootstrap {g['ci95'][0]:+.4f} to {g['ci95'][1]:+.4f})"
         )
     lines.append(f"refused (no relevant paragraph): {len(report['refused'])} of {report['items']}")
+    lines.append(f"skipped (Rephrase itself refuses the sentence): {len(report['skipped'])}")
     lines.append(f"composition: {report['served_by']}")
     return "\n".join(lines)
 
