@@ -105,11 +105,11 @@ class Engine:
         self.adapters = self._load_adapters(adapters_root) if use_adapters else None
         self._active_mode: Mode | None = None
         self.programs = None  # ExecuTorch programs per adapter composition (backend != "eager")
-        if backend != "eager":
-            self._start_executorch(wait=backend == "executorch", progress=progress, threads=threads)
         # Programs serve; eager idle this long -> its base weights are parked (engine/backends/parking.py)
         self.park_eager_after_s = PARK_EAGER_AFTER_S
         self._eager_used = time.monotonic()
+        if backend != "eager":
+            self._start_executorch(wait=backend == "executorch", progress=progress, threads=threads)
             # Autocomplete runs most: its program is looked up (or built) first.
             self._activate(Mode.AUTOCOMPLETE)
         self.last_tidy: TidyResult | None = None  # what the last tidy_dictation returned, and why
@@ -162,13 +162,13 @@ class Engine:
             return
         folders = self.adapters.folders(names) if self.adapters is not None else []
         backend, note = self.programs.backend_for(names, folders)
-        if backend is not self.backend:
-            self.use_backend(backend)
-        if note and note != self.backend_note:  # once per change, not on every keystroke's request
         if backend is self.eager:
             self._eager_used = time.monotonic()
         elif time.monotonic() - self._eager_used >= self.park_eager_after_s and not self.eager.weights.parked:
             self.eager.park()  # read back on the next eager request (a mode whose program is not built)
+        if backend is not self.backend:
+            self.use_backend(backend)
+        if note and note != self.backend_note:  # once per change, not on every keystroke's request
             log.info(note)
         self.backend_note = note
 
@@ -264,8 +264,8 @@ class Engine:
 
     def _autocomplete_prompt(self, text_before_cursor: str, style: StyleRequest | None) -> str:
         """The prompt ``complete`` decodes from; ``prefill`` warms exactly this one."""
-        self.check_text(text_before_cursor)
         text_before_cursor = near_cursor(text_before_cursor)
+        self.check_text(text_before_cursor)
         return self._styled(
             Mode.AUTOCOMPLETE, prompts.autocomplete_prompt(text_before_cursor), text_before_cursor, style
         )
@@ -280,8 +280,8 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Continue the text: up to a paragraph, in the writer's voice."""
-        self.check_text(text)
         text = near_cursor(text)
+        self.check_text(text)
         prompt = self._styled(Mode.CONTINUE, prompts.continue_prompt(text), text, style)
         return self._run(Mode.CONTINUE, prompt, persona, params, cancel, heal=True)
 
@@ -405,7 +405,11 @@ class Engine:
         started = time.perf_counter()
         takes = draw_takes(
             lambda p: self.continue_text(text, persona=persona, params=p, cancel=cancel),
-            self.mode_params[Mode.CONTINUE], n, seed, on_piece, cancel,
+            self.mode_params[Mode.CONTINUE],
+            n,
+            seed,
+            on_piece,
+            cancel,
         )
         scores = self.quality_scorer.score(text[-2000:], [t.text for t in takes]) if takes else []
         takes = [replace(t, score=s) for t, s in zip(takes, scores, strict=True)]
@@ -415,7 +419,9 @@ class Engine:
         self, text: str, take: int, *, persona: Any = None, cancel: CancelToken | None = None
     ) -> Iterator[str]:
         """Continue's "another take": take ``take`` (1, 2, …) uses the next min-p setting."""
-        return self.continue_text(text, persona=persona, params=self.take_params(Mode.CONTINUE, take), cancel=cancel)
+        return self.continue_text(
+            text, persona=persona, params=self.take_params(Mode.CONTINUE, take), cancel=cancel
+        )
 
     def take_params(self, mode: Mode | str, take: int, seed: int | None = None) -> GenerationParams:
         """The sampling of take ``take`` of a mode ("another take" of Continue asks for take 1, 2, …)."""
@@ -437,8 +443,13 @@ class Engine:
         ranked = rank(takes)
         meaningful = any(c.score is not None for c in ranked)
         return CandidateSet(
-            source, mode, tuple(ranked), self.quality_scorer.name, meaningful and language == "en",
-            time.perf_counter() - started, bool(cancel is not None and cancel.cancelled),
+            source,
+            mode,
+            tuple(ranked),
+            self.quality_scorer.name,
+            meaningful and language == "en",
+            time.perf_counter() - started,
+            bool(cancel is not None and cancel.cancelled),
             served_by=self.adapter_status,  # the mode just run: its composition, stand-ins named
         )
 
@@ -468,7 +479,9 @@ class Engine:
         """
         self.check_text(transcript)
         if use_model is None:
-            use_model = self.adapters is not None and "task_dictation" in self.adapters.plan(Mode.DICTATION)[0]
+            use_model = (
+                self.adapters is not None and "task_dictation" in self.adapters.plan(Mode.DICTATION)[0]
+            )
         if len(transcript) > MAX_DICTATION_CHARS:
             raise PromptError(
                 f"The dictated text is {len(transcript):,} characters; Killah tidies at most "
@@ -479,7 +492,9 @@ class Engine:
             return iter([self.last_tidy.text])
         if self.info.has_chat_template:
             prompt = self.tokenizer.apply_chat_template(
-                prompts.dictation_chat_messages(transcript, context), tokenize=False, add_generation_prompt=True
+                prompts.dictation_chat_messages(transcript, context),
+                tokenize=False,
+                add_generation_prompt=True,
             )
             ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         else:
