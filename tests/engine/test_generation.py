@@ -86,7 +86,10 @@ def test_prefix_cache_is_reused_between_autocomplete_calls_and_changes_nothing(e
     first = "".join(engine.complete(EN + " in the neighbourho", params=greedy))
     reused = "".join(engine.complete(EN + " in the neighbourhood, this tru", params=greedy))
     stats = engine.last_stats
-    assert stats.reused_positions >= stats.prompt_positions - 6, (stats.reused_positions, stats.prompt_positions)
+    assert stats.reused_positions >= stats.prompt_positions - 6, (
+        stats.reused_positions,
+        stats.prompt_positions,
+    )
     engine.generator.invalidate()
     fresh = "".join(engine.complete(EN + " in the neighbourhood, this tru", params=greedy))
     assert engine.last_stats.reused_positions == 0
@@ -96,7 +99,9 @@ def test_prefix_cache_is_reused_between_autocomplete_calls_and_changes_nothing(e
 
 def test_mid_word_completion_is_healed_to_continue_the_word(engine):
     greedy = engine.mode_params[Mode.AUTOCOMPLETE].with_overrides(temperature=0.0)
-    out = "".join(engine.complete("It was a bright cold day in April, and the clocks were stri", params=greedy))
+    out = "".join(
+        engine.complete("It was a bright cold day in April, and the clocks were stri", params=greedy)
+    )
     assert out[:1].isalpha(), f"expected the rest of the word, got {out!r}"
     assert ("stri" + out).lower().startswith("strik")
 
@@ -139,11 +144,20 @@ def test_soft_prefix_conditions_the_output_and_keys_the_cache(engine):
     assert with_a != base
 
 
-@pytest.mark.parametrize("bad", ["", "   \n ", "x" * (1024 * 1024)])
+@pytest.mark.parametrize("bad", ["", "   \n "])
 def test_bad_prompts_raise_a_clear_error(engine, bad):
     with pytest.raises(PromptError) as err:
         list(engine.continue_text(bad))
     assert "input" in str(err.value).lower()
+
+
+def test_a_megabyte_of_text_before_the_cursor_is_served_from_its_end(engine):
+    """A long manuscript is not refused: the engine reads the text near the cursor (near_cursor)."""
+    greedy = engine.mode_params[Mode.CONTINUE].with_overrides(temperature=0.0, max_new_tokens=6)
+    manuscript = "x" * (1024 * 1024) + "\n\n" + EN
+    assert "".join(engine.continue_text(manuscript, params=greedy)) == "".join(
+        engine.continue_text(EN, params=greedy)
+    )
 
 
 def test_rephrasing_a_whole_chapter_is_refused_with_advice(engine):
@@ -177,7 +191,11 @@ def test_speculative_healing_gives_the_same_text_with_one_model_call_fewer(engin
             try:
                 engine.generator.invalidate()
                 calls.clear()
-                results[rows] = ("".join(engine.complete(text, params=greedy)), len(calls), engine.last_stats.new_tokens)
+                results[rows] = (
+                    "".join(engine.complete(text, params=greedy)),
+                    len(calls),
+                    engine.last_stats.new_tokens,
+                )
             finally:
                 type(backend).max_logits_rows = saved
     finally:
