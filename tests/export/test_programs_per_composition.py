@@ -66,10 +66,9 @@ def test_a_missing_program_is_built_in_the_background_while_eager_serves(
     assert torch.allclose(got, expected, atol=1e-3), float((got - expected).abs().max())
 
 
-def test_engine_switches_program_with_the_mode_composition(
-    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
-):
-    """continue = persona + task_continue has a program; autocomplete (no adapter here) has none."""
+def _engine_with_a_continue_program(tiny_gemma_dir, gemma_adapters, composed_fp32, tmp_path, monkeypatch):
+    """An engine whose continue composition (persona + task_continue) has a cached program and whose
+    autocomplete (no adapter here) has none."""
     import shutil
 
     from engine.api import Engine
@@ -86,13 +85,20 @@ def test_engine_switches_program_with_the_mode_composition(
     # The fp32 program of that composition, filed under the default preset's spec (the choice of
     # program is tested here; the INT8 export itself in test_export_parity.py).
     monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
-    cache = ProgramCache()
     spec = spec_for(
         loaded, preset(default_preset_for(loaded)), [assets / "adapters" / f.name for f in gemma_adapters]
     )
-    copy_into(cache, tiny_gemma_composed_fp32, spec, loaded.info.name)
+    copy_into(ProgramCache(), composed_fp32, spec, loaded.info.name)
+    return Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
 
-    engine = Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
+
+def test_engine_switches_program_with_the_mode_composition(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
+):
+    """continue = persona + task_continue has a program; autocomplete (no adapter here) has none."""
+    engine = _engine_with_a_continue_program(
+        tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
+    )
     assert engine.backend.name == "eager" and "No ExecuTorch program" in engine.backend_note  # autocomplete
     engine.run_to_text(engine.continue_text("w5 w6 w7 w8 w9"))
     assert engine.backend.name == "executorch", engine.backend_note
@@ -130,27 +136,9 @@ def test_eager_weights_leave_memory_while_programs_serve_and_come_back_exactly(
 ):
     """continue has a program, autocomplete none: parking after a served continue frees the base
     weights; the next autocomplete reads them back and eager's logits are bit for bit the same."""
-    import shutil
-
-    from engine.api import Engine
-    from engine.export import default_preset_for, preset, spec_for
-    from engine.manifest import register_artifact
-
-    loaded = load_model(tiny_gemma_dir)
-    assets = tmp_path / "assets"
-    for name, folder in (("persona", gemma_adapters[0]), ("task_continue", gemma_adapters[1])):
-        copy = shutil.copytree(folder, assets / "adapters" / folder.name)
-        register_artifact(
-            name, "lora_adapter", [copy], loaded.info.name, loaded.info.source_sha256, root=assets
-        )
-    monkeypatch.setenv("KILLAH_CACHE_DIR", str(tmp_path / "cache"))
-    cache = ProgramCache()
-    spec = spec_for(
-        loaded, preset(default_preset_for(loaded)), [assets / "adapters" / f.name for f in gemma_adapters]
+    engine = _engine_with_a_continue_program(
+        tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, tmp_path, monkeypatch
     )
-    copy_into(cache, tiny_gemma_composed_fp32, spec, loaded.info.name)
-
-    engine = Engine(tiny_gemma_dir, backend="executorch", threads=1, adapters_root=assets)
     ids = [int(t) for t in torch.randint(4, 512, (12,), generator=torch.Generator().manual_seed(3))]
     engine._activate(engine._active_mode)  # autocomplete: eager
     before = _forced_logits(engine.eager, ids)
