@@ -54,9 +54,15 @@ class WeightedPreferenceCollator(DataCollatorForPreference):
 
 
 class DDPOTrainer(DPOTrainer):
-    """DPO with per-pair weights (``loss_type`` must be the plain ``sigmoid``)."""
+    """DPO with per-pair weights (``loss_type`` must be the plain ``sigmoid``).
 
-    def __init__(self, *args, **kwargs) -> None:
+    ``sft_weight`` > 0 adds the chosen answers' mean per-token NLL to the loss (RPO, Pang et al. 2024):
+    plain DPO may lower the chosen answer's probability as long as the rejected one falls faster,
+    which on small preference sets drives the policy off text altogether.
+    """
+
+    def __init__(self, *args, sft_weight: float = 0.0, **kwargs) -> None:
+        self.sft_weight = sft_weight
         super().__init__(*args, **kwargs)
         if list(self.loss_types) != ["sigmoid"]:
             raise ValueError(f"DDPO weights the sigmoid DPO loss; got loss_type={self.loss_types}")
@@ -94,7 +100,16 @@ class DDPOTrainer(DPOTrainer):
         margin = self.beta * ((chosen - ref_chosen) - (rejected - ref_rejected))
         loss = (weight * -F.logsigmoid(margin)).mean()
         self._log_pairs(mode, margin.detach(), weight)
+        if self.sft_weight:
+            loss = loss + self.sft_weight * self.chosen_nll(chosen, inputs)
         return loss
+
+    def chosen_nll(self, chosen: torch.Tensor, inputs: dict[str, Any]) -> torch.Tensor:
+        """Mean per-token NLL of the chosen answers (their share of the batch comes first)."""
+        tokens = inputs["completion_mask"][: len(chosen), 1:].sum(dim=1).clamp(min=1)
+        nll = (-chosen / tokens).mean()
+        self._metrics["train" if self.model.training else "eval"]["ddpo/chosen_nll"].append(nll.item())
+        return nll
 
     def _log_pairs(self, mode: str, margin: torch.Tensor, weight: torch.Tensor) -> None:
         gather = self.accelerator.gather_for_metrics

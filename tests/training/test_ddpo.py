@@ -21,7 +21,7 @@ def tiny(tmp_path_factory):
     return folder
 
 
-def _trainer(folder, out, weights, max_steps=1):
+def _trainer(folder, out, weights, max_steps=1, sft_weight=0.0):
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -40,7 +40,9 @@ def _trainer(folder, out, weights, max_steps=1):
         bf16=False,  # TRL computes the reference under autocast: fp32 keeps the comparison exact
     )
     tok = AutoTokenizer.from_pretrained(folder)
-    trainer = DDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer = DDPOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, sft_weight=sft_weight
+    )
     with torch.no_grad():  # as if trained a while: the policy ("default") moves away from its frozen "ref" copy
         for name, param in model.named_parameters():
             if "lora_B.default" in name:
@@ -58,17 +60,18 @@ def _reference_losses(trainer):
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(PAIRS))])
     model = trainer.model
 
-    def seq_logps():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-        logps = torch.log_softmax(logits.float(), -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
-        return (logps * batch["completion_mask"][:, 1:]).sum(1)
-
     with torch.no_grad():
-        policy = seq_logps()
+        policy = _sequence_logps(model, batch)
         with use_adapter(model, "ref"):
-            ref = seq_logps()
+            ref = _sequence_logps(model, batch)
     c, r = (policy - ref).chunk(2)
     return -torch.nn.functional.logsigmoid(trainer.beta * (c - r)), batch
+
+
+def _sequence_logps(model, batch):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    logps = torch.log_softmax(logits.float(), -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+    return (logps * batch["completion_mask"][:, 1:]).sum(1)
 
 
 def test_the_ddpo_weight_scales_each_pairs_dpo_loss(tiny, tmp_path):
@@ -79,6 +82,20 @@ def test_the_ddpo_weight_scales_each_pairs_dpo_loss(tiny, tmp_path):
         loss = trainer._compute_loss(trainer.model, dict(batch), return_outputs=False)
     assert batch[WEIGHT].tolist() == [2.0, 0.5]
     assert loss.item() == pytest.approx(((2.0 * per_pair[0] + 0.5 * per_pair[1]) / 2).item(), rel=1e-4)
+
+
+def test_the_sft_weight_adds_the_chosen_sides_mean_token_nll(tiny, tmp_path):
+    plain = _trainer(tiny, tmp_path / "plain", weights=[1.0, 1.0])
+    per_pair, batch = _reference_losses(plain)
+    rpo = _trainer(tiny, tmp_path / "rpo", weights=[1.0, 1.0], sft_weight=0.7)
+    with torch.no_grad():
+        chosen = _sequence_logps(rpo.model, batch).chunk(2)[0]
+        loss = rpo._compute_loss(rpo.model, dict(batch), return_outputs=False)
+    tokens = batch["completion_mask"][:2, 1:].sum(1)
+    assert tokens.tolist() == [3, 2]  # " w4 w5" and " w10" + EOS: the NLL is per token, not per answer
+    nll = (-chosen / tokens).mean()
+    assert loss.item() == pytest.approx((per_pair.mean() + 0.7 * nll).item(), rel=1e-4)
+    assert loss.item() > per_pair.mean().item() + 0.1
 
 
 def test_ddpo_trains_and_raises_the_chosen_sides_margin(tiny, tmp_path):

@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,8 +102,17 @@ def compose(base: str, user_root: Path, with_personal: bool):
 
 def train_personal(base: str, log_path: Path, user_root: Path, overrides: list[str]) -> tuple[dict, float]:
     """Run the recipe as the app does: a separate process, JSON lines on stdout."""
-    cmd = [sys.executable, "-m", "training.recipes.personal_dpo", "--config", CONFIG, f"base={base}",
-           f"data.log={log_path}", f"output.manifest_root={user_root}", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.recipes.personal_dpo",
+        "--config",
+        CONFIG,
+        f"base={base}",
+        f"data.log={log_path}",
+        f"output.manifest_root={user_root}",
+        *overrides,
+    ]
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ})
@@ -116,6 +126,22 @@ def train_personal(base: str, log_path: Path, user_root: Path, overrides: list[s
     return {**lines[-1], "recipe_cpu_seconds": round(cpu_seconds, 1)}, seconds
 
 
+def before_key(args) -> str:
+    """The file of the no-personal-adapter pass: greedy, so it depends only on these and the shipped adapter."""
+    from engine.manifest import artifact
+
+    sha = artifact("task_autocomplete").files[-1].sha256[:12]
+    return f"before-{args.base}-{args.corpus}-{args.n_train}-{args.n_test}-{sha}.json"
+
+
+def cached_before(out: Path, args, test: list) -> dict | None:
+    path = out / before_key(args)
+    if not path.exists():
+        return None
+    before = json.loads(path.read_text())
+    return before if len(before["keys_per_sentence"]) == len(test) else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="gemma3-270m")
@@ -123,6 +149,12 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=24, help="teaching sentences (first half)")
     ap.add_argument("--n-test", type=int, default=40, help="test sentences (second half)")
     ap.add_argument("--out", default=str(REPO / ".data" / "runs" / "personal_eval"))
+    ap.add_argument(
+        "--log",
+        type=Path,
+        help="reuse this recorded log (an earlier run's) instead of replaying the first half",
+    )
+    ap.add_argument("--label", default="", help="a name for this variant in result-<label>.json")
     ap.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.max_steps=30")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -132,10 +164,19 @@ def main() -> None:
     user_root, log_path = work / "user", work / "preferences.jsonl"
 
     teach, test = halves(author_items(args.corpus), args.n_train, args.n_test)
-    loaded = compose(args.base, user_root, with_personal=False)
     started = time.monotonic()
-    before = autocomplete_metrics(loaded, test)
-    replay = record_choices(loaded, teach, PreferenceLog(log_path, recording=True))
+    loaded = None
+    before = cached_before(out, args, test)
+    if before is None:
+        loaded = compose(args.base, user_root, with_personal=False)
+        before = autocomplete_metrics(loaded, test)
+        (out / before_key(args)).write_text(json.dumps(before))
+    if args.log:
+        shutil.copyfile(args.log, log_path)
+        replay = {"reused_log": str(args.log)}
+    else:
+        loaded = loaded or compose(args.base, user_root, with_personal=False)
+        replay = record_choices(loaded, teach, PreferenceLog(log_path, recording=True))
     replay_seconds = time.monotonic() - started
     pairs = len(PreferenceLog(log_path).pairs(minimum=0))
     del loaded
@@ -146,27 +187,36 @@ def main() -> None:
     after = autocomplete_metrics(loaded, test)
     gain = savings_gain(before["keys_per_sentence"], after["keys_per_sentence"], [len(s) for _, s in test])
     result = {
-        "corpus": args.corpus, "n_train_sentences": len(teach), "n_test_sentences": len(test),
-        "replay": replay, "pairs": pairs, "recipe": done, "recipe_wall_seconds": round(train_seconds, 1),
+        "corpus": args.corpus,
+        "n_train_sentences": len(teach),
+        "n_test_sentences": len(test),
+        "replay": replay,
+        "pairs": pairs,
+        "recipe": done,
+        "recipe_wall_seconds": round(train_seconds, 1),
         "replay_and_before_seconds": round(replay_seconds, 1),
         "before": {k: v for k, v in before.items() if k != "keys_per_sentence"},
         "after": {k: v for k, v in after.items() if k != "keys_per_sentence"},
-        "savings_gain": gain, "load": os.getloadavg(),
+        "savings_gain": gain,
+        "overrides": args.overrides,
+        "load": os.getloadavg(),
     }
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+    (out / f"result{'-' + args.label if args.label else ''}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(markdown(result))
 
 
 def markdown(r: dict) -> str:
     b, a, g = r["before"], r["after"], r["savings_gain"]
-    return "\n".join([
-        "| composition | acceptance (next word taken) | keystroke savings |",
-        "|---|---|---|",
-        f"| base + task_autocomplete | {b['next_word_accuracy']:.3f} | {b['keystroke_savings']:.3f} |",
-        f"| + personal ({r['pairs']} pairs) | {a['next_word_accuracy']:.3f} | {a['keystroke_savings']:.3f} |",
-        f"| gain (90% paired bootstrap) | | {g['gain']:+.4f} [{g['ci90'][0]:+.4f}, {g['ci90'][1]:+.4f}] |",
-    ])
+    return "\n".join(
+        [
+            "| composition | acceptance (next word taken) | keystroke savings |",
+            "|---|---|---|",
+            f"| base + task_autocomplete | {b['next_word_accuracy']:.3f} | {b['keystroke_savings']:.3f} |",
+            f"| + personal ({r['pairs']} pairs) | {a['next_word_accuracy']:.3f} | {a['keystroke_savings']:.3f} |",
+            f"| gain (90% paired bootstrap) | | {g['gain']:+.4f} [{g['ci90'][0]:+.4f}, {g['ci90'][1]:+.4f}] |",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -90,6 +90,12 @@ class PersonalLora(LoraAdapterConfig):
 class PersonalTrain(TrainConfig):
     epochs: float = option(1.0, help="passes over the pairs; max_steps caps the steps")
     beta: float = option(0.1, help="DPO beta: how far from the reference the adapter may move")
+    dpo_weight: float = option(
+        1.0, help="weight of the DPO term (0 with sft_weight > 0: plain SFT on the chosen side)"
+    )
+    sft_weight: float = option(
+        0.0, help="weight of the chosen side's per-token NLL added to the loss (RPO); see docs/adapters.md"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,9 +231,10 @@ class PersonalDpoRecipe(Recipe):
             # forward in the backward (plus input grads through every layer) is pure cost on one core.
             gradient_checkpointing=False,
         )
-        rows = [dict(p, **{WEIGHT: 1.0}) for p in self.pairs]  # plain DPO: every pair counts once
+        rows = [dict(p, **{WEIGHT: t.dpo_weight}) for p in self.pairs]  # plain DPO: every pair counts alike
         trainer = StackedDDPOTrainer(
             below=self.below_names,
+            sft_weight=t.sft_weight,
             model=self.peft_model,
             args=args,
             train_dataset=Dataset.from_list(rows),
