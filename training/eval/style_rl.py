@@ -118,7 +118,9 @@ def heldout_items(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], li
 
     english = [w for w in HELD_OUT if SOURCES[w].language == "en"]
     rng = random.Random(seed)
-    paragraphs = {w: [p for ps in load_corpus(w).values() for p in ps if len(p.split()) >= 25] for w in english}
+    paragraphs = {
+        w: [p for ps in load_corpus(w).values() for p in ps if len(p.split()) >= 25] for w in english
+    }
     inputs, refs, writers = [], [], []
     while len(inputs) < n:
         src_writer, ref_writer = rng.sample(english, 2)
@@ -141,13 +143,20 @@ def rewrites(loaded, prompts: list[str], seed: int = 0) -> list[str]:
     return [
         lines[0]
         for lines in answer_lines(
-            loaded, prompts, batch_size=8, max_new_tokens=64, do_sample=True,
-            temperature=s.temperature, min_p=s.min_p,
+            loaded,
+            prompts,
+            batch_size=8,
+            max_new_tokens=64,
+            do_sample=True,
+            temperature=s.temperature,
+            min_p=s.min_p,
         )
     ]
 
 
-def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dict[str, dict]:
+def evaluate(
+    base: str, n: int, adapters: dict[str, Path], seed: int = 0, baselines: bool = True
+) -> dict[str, dict]:
     from peft import PeftModel
 
     from engine.manifest import artifact
@@ -167,8 +176,12 @@ def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dic
     score = lambda outs: score_rewrites(  # noqa: E731
         inputs, outs, ref_vecs, encode=encoder.encode, split=sentences, entities=named_entities, guard=guard
     )
-    results = {"prompting (base, few-shot + reference)": score(rewrites(loaded, prompts, seed))}
-    folders = {"SFT warm-up (task_rephrase)": artifact("task_rephrase").folder, **adapters}
+    # Every row is sampled from the same seed, so a row measured in an earlier run is reproduced
+    # exactly: --no-baselines skips re-measuring prompting and the SFT warm-up next to a new adapter.
+    results, folders = {}, dict(adapters)
+    if baselines:
+        results["prompting (base, few-shot + reference)"] = score(rewrites(loaded, prompts, seed))
+        folders = {"SFT warm-up (task_rephrase)": artifact("task_rephrase").folder, **adapters}
     from engine.bitlora import peft_folder
 
     model = None
@@ -183,9 +196,20 @@ def evaluate(base: str, n: int, adapters: dict[str, Path], seed: int = 0) -> dic
 
 
 def markdown(results: dict[str, dict]) -> str:
-    cols = ["style_sim", "input_style_sim", "svc", "not_rewritten", "ne_kept", "length_ratio", "faithful", "n"]
+    cols = [
+        "style_sim",
+        "input_style_sim",
+        "svc",
+        "not_rewritten",
+        "ne_kept",
+        "length_ratio",
+        "faithful",
+        "n",
+    ]
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {row} | " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for row, r in results.items()]
+    lines += [
+        f"| {row} | " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for row, r in results.items()
+    ]
     return "\n".join(lines)
 
 
@@ -196,9 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--adapter", action="append", default=[], help="label=folder (peft or packed Bit-LoRA)")
     p.add_argument("--json", type=Path, help="write the results here too")
+    p.add_argument(
+        "--no-baselines", action="store_true", help="only the --adapter rows (same seed, same inputs)"
+    )
     args = p.parse_args(argv)
     adapters = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.adapter}
-    results = evaluate(args.base, args.n, adapters, args.seed)
+    results = evaluate(args.base, args.n, adapters, args.seed, baselines=not args.no_baselines)
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
