@@ -29,7 +29,14 @@ from engine.errors import STYLE_MEMORY_NEEDED, PromptError, StyleError
 from engine.generation import GenerationStats, Generator, SoftPrefix
 from engine.models import LoadedModel, ModelInfo, ProgressFn, load_model
 from engine.modes import DEFAULT_PARAMS, GenerationParams, Mode
-from engine.persona.exemplars import DEFAULT_BUDGET_TOKENS, DEFAULT_K, StyleContext, StyleRequest
+from engine.persona.exemplars import (
+    ANY_PARAGRAPH,
+    DEFAULT_BUDGET_TOKENS,
+    DEFAULT_K,
+    RELEVANCE_THRESHOLD,
+    StyleContext,
+    StyleRequest,
+)
 from engine.quality.best_of_n import (
     CandidateSet,
     Scorer,
@@ -573,7 +580,12 @@ class Engine:
             return prompt
         try:
             found = self.style_memory.exemplars(
-                text, style, budget_tokens=self.style_budget, k=self.style_k, count_tokens=self._count_tokens
+                text,
+                style,
+                budget_tokens=self.style_budget,
+                k=self.style_k,
+                count_tokens=self._count_tokens,
+                threshold=ANY_PARAGRAPH if mode is Mode.REPHRASE_STYLE else RELEVANCE_THRESHOLD,
             )
         except Exception as exc:  # noqa: BLE001 - a broken style memory must not block writing
             log.warning("style memory unavailable: %s", exc)

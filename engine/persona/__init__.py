@@ -251,9 +251,15 @@ class StyleMemory:
             for pid, (path, text) in zip(stats.candidates, rows, strict=False)
             if not is_excluded(text, seen, editing, request.rewriting)
         ][:wanted]
-        relevant = [(i, path, text) for i, path, text in kept if scores[i] >= threshold]
+        query_script = script_name(text_before_cursor[-2000:])
+        # A paragraph in another script is never an example of how this text should sound, whatever
+        # its cosine (a threshold below 0, "Rephrase in my style", would otherwise let it through).
+        relevant = [
+            (i, path, text)
+            for i, path, text in kept
+            if scores[i] >= threshold and script_name(text) == query_script
+        ]
         if not relevant:
-            query_script = script_name(text_before_cursor[-2000:])
             scripts = [script_name(text) for _, _, text in kept]
             if scripts and scripts.count(query_script) * 2 < len(scripts):
                 return StyleContext(reason="the style memory is in another language")

@@ -33,6 +33,10 @@ DEFAULT_BUDGET_TOKENS = 256
 # ~0.04 (ASSETS.md); 37 of 39 held-out Reuters queries found Reuters paragraphs above 0.15
 # (tests/bench/bench_retrieval.py).
 RELEVANCE_THRESHOLD = 0.15
+# "Rephrase in my style" wants the writer's voice, not their topic: any paragraph of theirs is evidence
+# of style (nearest first), as in the RL prompts, which showed two regardless of relevance. At 0.15,
+# 5 of 12 sentences of another writer found nothing (docs/style_rl.md, style_rephrase_app.py).
+ANY_PARAGRAPH = -1.0
 MMR_LAMBDA = 0.7  # relevance vs diversity; 1.0 = plain top-k
 NEAR_DUPLICATE = 0.95  # cosine above which two paragraphs count as the same text
 QUERY_WORDS = 80  # the text just before the cursor is what the next words should sound like

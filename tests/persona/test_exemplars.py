@@ -12,6 +12,7 @@ import pytest
 
 from engine.persona import StyleMemory, StyleRequest
 from engine.persona.exemplars import (
+    ANY_PARAGRAPH,
     Exemplar,
     StyleContext,
     cosine_scores,
@@ -211,6 +212,18 @@ def test_nothing_relevant_turns_style_off(memory, tmp_path):
     memory.add_folder(write(tmp_path / "w", "taxes.txt", TAXES).parent)
     found = memory.exemplars("Haha lol ok see u", threshold=0.5)
     assert not found.active and found.reason == "nothing in the style memory is like this text"
+
+
+def test_any_paragraph_serves_another_topic_but_never_another_script(memory, tmp_path):
+    """Rephrase in my style's gate: the writer's voice, whatever the topic; never a paragraph in another script."""
+    memory.add_folder(write(tmp_path / "w", "taxes.txt", TAXES).parent)
+    memory.add_folder(write(tmp_path / "ru", "сад.txt", RUSSIAN).parent)
+    text = "Haha lol ok see u"
+    assert not memory.exemplars(text, StyleRequest("a")).active  # Continue's threshold: nothing like it
+    found = memory.exemplars(text, StyleRequest("b"), threshold=ANY_PARAGRAPH)
+    assert found.active and {e.text for e in found.exemplars} <= set(TAXES)
+    russian = memory.exemplars("Утром в саду было тихо", StyleRequest("c"), threshold=ANY_PARAGRAPH)
+    assert russian.active and {e.text for e in russian.exemplars} <= set(RUSSIAN)
 
 
 def test_documents_deleted_from_disk_still_serve_until_the_next_rescan(filled):
