@@ -137,3 +137,46 @@ def test_too_few_choices_exit_with_a_clear_message(tiny, tmp_path, capsys):
     last = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert last["error"].startswith("Not enough choices yet to learn from (3 of 16 needed)")
     assert not (tmp_path / "user" / "manifest.json").exists()
+
+
+# -- the held-out check: an update that makes suggestions worse is never switched on ----------------
+
+CHECK = ["data.check_share=0.25", "data.check_min=4"]
+
+
+def test_the_update_ships_when_the_writers_latest_next_words_come_out_right_more_often(tiny, tmp_path):
+    # The writer meets the first contexts again and types the same: a tiny random model learns words
+    # per context, not a style that carries to new ones. The SFT term makes " w40" the greedy answer
+    # (DPO alone only makes it likelier than " w90").
+    _record(tmp_path / "prefs.jsonl", CHOICES + CHOICES[:4])
+    metrics = personal_dpo.run(_cfg(tiny, tmp_path, *CHECK, "train.sft_weight=1"))
+    assert metrics["checked_suggestions"] == 4 and metrics["pairs"] == 12  # the latest 4 are not trained on
+    assert metrics["next_word_before"] == 0.0  # the writer replaced every one of those suggestions
+    assert metrics["next_word_after"] == 1.0
+    assert PERSONAL in load_manifest(tmp_path / "user")
+
+
+def test_an_update_that_gets_the_latest_next_words_wrong_more_often_is_not_shipped(tiny, tmp_path, capsys):
+    """The latest suggestions were taken (right as they were); the update learnt to say " w40" instead."""
+    from engine.prompts import autocomplete_prompt
+    from training.eval.adapters import ghost_texts
+
+    folder, shipped = tiny
+    loaded = load_model(folder)
+    AdapterRegistry(loaded, root=shipped, user_root=tmp_path / "none").compose(["task_autocomplete"])
+    contexts = [context for context, _, _ in CHOICES[:4]]
+    ghosts = ghost_texts(loaded, [autocomplete_prompt(c) for c in contexts])
+    assert all(g.strip() and not g.lstrip().startswith("w40") for g in ghosts)
+    log = _record(tmp_path / "prefs.jsonl")
+    for context, ghost in zip(contexts, ghosts, strict=True):
+        log.record_ghost(context, ghost, accepted=True)
+    user = tmp_path / "user"
+    argv = ["--config", CONFIG, f"base={folder}", f"data.log={tmp_path / 'prefs.jsonl'}",
+            f"lora.shipped_root={shipped}", f"output.manifest_root={user}", f"output.run_dir={tmp_path / 'run'}",
+            "data.min_pairs=8", "train.max_steps=12", "train.epochs=4", "train.lr=0.02", "train.beta=0.5",
+            "train.sft_weight=1", "lora.r=4", "lora.alpha=8", *CHECK]
+    assert personal_dpo.main(argv) == 2
+    last = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert last["error"].startswith("This update would make your suggestions worse: on your 4 most recent")
+    assert last["next_word_before"] == 1.0 and last["next_word_after"] < 1.0
+    assert not (user / "manifest.json").exists() and not (user / "adapters" / PERSONAL).exists()

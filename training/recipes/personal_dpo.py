@@ -12,8 +12,15 @@ Stages: setup (threads, seed, base model) -> data (the log's pairs, prompts cut 
 tokens) -> model (a new LoRA "default" on top of the frozen, active adapters the pairs were made
 with: task_autocomplete) -> train (training.ddpo.DDPOTrainer, weight 1 = plain DPO; the reference is
 the composition below, which the new adapter starts from) -> evaluate (log-prob margin chosen -
-rejected over the reference, before = 0 by construction, after) -> ship (fp16 adapter in the user's
-data dir + an entry in the user's manifest, same form as the shipped one; engine/adapters.py reads it).
+rejected over the reference, before = 0 by construction, after; and the check below) -> ship (fp16
+adapter in the user's data dir + an entry in the user's manifest, same form as the shipped one;
+engine/adapters.py reads it).
+
+The check: the writer's most recent suggestions (taken or replaced: ``data.check_share`` of them) are
+held out of training, and the update ships only if greedy suggestions on their contexts get the
+writer's next word right at least as often as without it. Otherwise it exits with an "error" line
+that says so and the adapter already in use is left as it was: an update that makes suggestions
+worse is never switched on (docs/adapters.md measured one that did).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from engine.preferences import MIN_PAIRS
+from engine.errors import KillahError
+from engine.preferences import MIN_PAIRS, SCHEMA_VERSION, record_pairs
 from training.config import (
     LoraAdapterConfig,
     OutputConfig,
@@ -69,6 +77,14 @@ class PersonalData:
     completion_tokens: int = option(16, help="chosen/rejected cut to this many tokens")
     eval_pairs: int = option(
         32, help="the most recent pairs whose log-prob margin is reported before and after (training pairs)"
+    )
+    check_share: float = option(
+        0.0,
+        help="share of the most recent suggestions (taken or replaced) held out of training to check the "
+        "update (0: no check)",
+    )
+    check_min: int = option(
+        8, help="the fewest held-out suggestions a check uses; with fewer, no check (and the metrics say so)"
     )
 
 
@@ -160,7 +176,8 @@ class PersonalDpoRecipe(Recipe):
 
         d = self.cfg.data
         log = PreferenceLog(Path(d.log) if d.log else None)
-        pairs = [p for p in log.pairs(minimum=0) if p.kind in d.kinds]
+        records = [r for r in log.records() if r.get("v") == SCHEMA_VERSION]
+        pairs = self._pairs(records)
         if log.set_aside_message:
             emit(stage="data", message=log.set_aside_message)
         if len(pairs) < d.min_pairs:  # counted over the kinds this adapter learns from
@@ -169,8 +186,40 @@ class PersonalDpoRecipe(Recipe):
                 'with "Record my choices" on: each suggestion you replace with your own words and each '
                 "accepted suggestion you rework counts."
             )
+        cut, self.checks = self._checks(records)
+        pairs = self._pairs(records[:cut])
         self.pairs = [self._cut(p.as_row()) for p in pairs[-d.max_pairs :]]
-        emit(stage="data", pairs=len(self.pairs))
+        emit(stage="data", pairs=len(self.pairs), held_out_suggestions=len(self.checks))
+
+    def _pairs(self, records: list[dict]) -> list:
+        return [p for r in records for p in record_pairs(r) if p.kind in self.cfg.data.kinds]
+
+    def _checks(self, records: list[dict]) -> tuple[int, list[tuple[str, str]]]:
+        """(index where the held-out records start, [(prompt, the writer's next words)]) for the check.
+
+        The most recent ghost records, taken (the suggestion was right) or replaced (what was typed):
+        the only records that say what the writer wrote next. Never more than half of them.
+        """
+        from engine.prompts import autocomplete_prompt
+
+        d = self.cfg.data
+        ghosts = [
+            i for i, r in enumerate(records) if r["kind"] == "ghost" and (r["accepted"] or r.get("typed"))
+        ]
+        n = max(d.check_min, round(d.check_share * len(ghosts))) if d.check_share > 0 else 0
+        if n == 0 or n > len(ghosts) // 2:
+            return len(records), []
+        held = [records[i] for i in ghosts[-n:]]
+        checks = [
+            (
+                self._cut({"prompt": autocomplete_prompt(r["context"]), "chosen": "", "rejected": ""})[
+                    "prompt"
+                ],
+                r["suggestion"] if r["accepted"] else r["typed"],
+            )
+            for r in held
+        ]
+        return ghosts[-n], checks
 
     def _cut(self, row: dict) -> dict:
         """Prompt: its last ``prompt_tokens`` tokens (as text); answers: their first ``completion_tokens``."""
@@ -250,11 +299,18 @@ class PersonalDpoRecipe(Recipe):
 
     def train(self) -> None:
         self.before = self.pair_margins()  # the same pairs scored again after training
+        # The new adapter starts at B = 0: the composition below, i.e. the suggestions the writer had.
+        self.next_word_before = self.next_word_rate()
         emit(stage="train", step=0, of=self.steps)
         self.trainer.train()
 
     def evaluate(self) -> dict:
         metrics = {**{f"{k}_before": v for k, v in self.before.items()}, **self.pair_margins()}
+        metrics.update(
+            checked_suggestions=len(self.checks),
+            next_word_before=self.next_word_before,
+            next_word_after=self.next_word_rate(),
+        )
         metrics["train_seconds"] = round(time.monotonic() - self.started, 1)
         metrics["cpu_seconds"] = cpu_seconds()
         return metrics
@@ -279,10 +335,41 @@ class PersonalDpoRecipe(Recipe):
             "pair_accuracy": round(sum(m > 0 for m in margins) / len(margins), 4),
         }
 
+    @torch.no_grad()
+    def next_word_rate(self) -> float | None:
+        """Share of the held-out suggestions whose greedy ghost starts with the writer's next word."""
+        from training.eval.adapters import accepted_chars, ghost_texts
+
+        if not self.checks:
+            return None
+        model, tok = self.peft_model, self.loaded.tokenizer
+        was_training, side = model.training, tok.padding_side
+        model.eval()
+        try:  # the LoRA layers sit in loaded.model's modules: its generate runs the active stack
+            ghosts = ghost_texts(self.loaded, [prompt for prompt, _ in self.checks])
+        finally:
+            model.train(was_training)
+            tok.padding_side = side
+        # Words, not spacing: whether the ghost repeats the space before the next word depends on the tokenizer.
+        right = [
+            accepted_chars(g.lstrip(), words.lstrip()) > 0
+            for g, (_, words) in zip(ghosts, self.checks, strict=True)
+        ]
+        return round(sum(right) / len(right), 4)
+
     def ship(self, metrics: dict) -> None:
         from engine.export.compose import adapter_sha256
         from engine.manifest import register_artifact
         from training import lora
+
+        before, after = metrics["next_word_before"], metrics["next_word_after"]
+        if before is not None and after < before:
+            raise WorseUpdate(
+                f"This update would make your suggestions worse: on your {len(self.checks)} most recent "
+                f"suggestions the next word was right {before:.0%} of the time without it and {after:.0%} "
+                "with it. Nothing was changed: your suggestions stay as they were.",
+                metrics,
+            )
 
         out, spec, info = self.cfg.output, self.cfg.lora, self.loaded.info
         folder = out.path
@@ -320,6 +407,14 @@ class PersonalDpoRecipe(Recipe):
                 root=out.root,
             )
         emit(done=out.name, folder=str(folder), **metrics)
+
+
+class WorseUpdate(KillahError):
+    """The trained update fails the held-out check: not shipped (the message says by how much)."""
+
+    def __init__(self, message: str, metrics: dict) -> None:
+        super().__init__(message)
+        self.metrics = metrics
 
 
 # ---------------------------------------------------------------- trainer pieces
@@ -377,13 +472,11 @@ def run(cfg: PersonalConfig) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from engine.errors import KillahError
-
     cfg = PersonalDpoRecipe.config_from_argv(argv, __doc__.splitlines()[0])
     try:
         run(cfg)
-    except KillahError as exc:  # bad input: a message for the writer, not a traceback
-        emit(error=str(exc))
+    except KillahError as exc:  # bad input or a worse update: a message for the writer, not a traceback
+        emit(error=str(exc), **getattr(exc, "metrics", {}))
         return 2
     return 0
 
