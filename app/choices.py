@@ -25,12 +25,16 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar
 
 from engine.adapters import PERSONAL, delete_user_adapter
-from engine.preferences import NotEnoughChoices, PreferenceLog
+from engine.preferences import WORSE_UPDATE, NotEnoughChoices, PreferenceLog
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_CONFIG = "training/configs/gemma3-270m/personal_dpo.yaml"
 EDIT_WINDOW_MS = 8000  # an accepted suggestion changed within this time counts as an edit of it
 EDIT_MAX_CHARS = 80  # past this the writer is writing on, not reworking the suggestion
+# "Learn when idle": after this long without a keystroke, with at least this many new training pairs
+# since the last update. An update on one core takes minutes (docs/adapters.md): not for every pause.
+IDLE_LEARN_MS = 10 * 60 * 1000
+IDLE_LEARN_NEW_PAIRS = 50
 
 
 @dataclass
@@ -280,6 +284,12 @@ class ChoicesUi(QObject):
             ready.connect(self._watch_rephrase)
         if window.client.ready:
             self._on_model_loaded(window.client.model_name)
+        self.idle = QTimer(self)  # restarted by every edit: it fires only after IDLE_LEARN_MS of quiet
+        self.idle.setSingleShot(True)
+        self.idle.setInterval(IDLE_LEARN_MS)
+        self.idle.timeout.connect(self.learn_when_idle)
+        window.editor.textChanged.connect(self.idle.start)
+        self._learning_pairs = 0
         self._refresh_summary()
 
     def _build_actions(self, menu) -> None:
@@ -288,6 +298,8 @@ class ChoicesUi(QObject):
         self.record_action = window._action(menu, "Record my choices", self.set_recording, checkable=True,
                                             checked=self.log.recording)
         self.learn_action = window._action(menu, "Learn from my choices", self.learn)
+        self.idle_action = window._action(menu, "Learn when idle", self.set_learn_when_idle, checkable=True,
+                                          checked=bool(getattr(window.settings, "learn_when_idle", False)))
         self.personal_action = window._action(menu, "Use my personal adapter", self.set_personal,
                                               checkable=True,
                                               checked=bool(getattr(window.settings, "personal_adapter", True)))
@@ -319,14 +331,39 @@ class ChoicesUi(QObject):
     def learn(self) -> None:
         self.recorder.flush()
         try:
-            self.log.pairs()  # the clear "not enough choices yet" before starting anything
+            pairs = len(self.log.pairs())  # the clear "not enough choices yet" before starting anything
         except NotEnoughChoices as exc:
             self.window.prompter.info("Learn from my choices", str(exc))
             return
+        self._start_learning(pairs)
+
+    def _start_learning(self, pairs: int) -> None:
+        self._learning_pairs = pairs
         self.bar.setRange(0, 0)  # busy until the first step line
         self.bar.setVisible(True)
         self.learn_action.setEnabled(False)
         self.learner.start(self.window.settings.model, self.log.path)
+
+    def set_learn_when_idle(self, on: bool) -> None:
+        self.window.settings.learn_when_idle = on
+        self.window._save_settings()
+
+    def new_pairs(self) -> int:
+        """Training pairs recorded since the last update was trained (all of them before the first)."""
+        return len(self.log.pairs(minimum=0)) - int(getattr(self.window.settings, "learned_pairs", 0))
+
+    def learn_when_idle(self) -> bool:
+        """The quiet timer's end: start an update if the writer asked for it and there is enough new to learn."""
+        settings = self.window.settings
+        if not (getattr(settings, "learn_when_idle", False) and self.log.recording) or self.learner.running:
+            return False
+        self.recorder.flush()
+        new = self.new_pairs()
+        if new < IDLE_LEARN_NEW_PAIRS:
+            return False
+        self.window.statusBar().showMessage(f"Learning from {new} new choices while you are away…", 8000)
+        self._start_learning(len(self.log.pairs(minimum=0)))
+        return True
 
     def _on_progress(self, step: int, of: int) -> None:
         self.bar.setRange(0, max(1, of))
@@ -335,6 +372,9 @@ class ChoicesUi(QObject):
     def _on_learned(self, ok: bool, message: str) -> None:
         self.bar.setVisible(False)
         self.learn_action.setEnabled(True)
+        if ok or message.startswith(WORSE_UPDATE):  # these pairs were learned from (or judged): not again
+            self.window.settings.learned_pairs = self._learning_pairs
+            self.window._save_settings()
         self.window.statusBar().showMessage(message, 10000)
         if ok:
             self.requests.request("reload")

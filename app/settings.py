@@ -48,6 +48,10 @@ class Settings:
     # my choices" only with their consent: off until they turn it on (app/choices.py).
     record_choices: bool = False
     personal_adapter: bool = True  # the personal adapter, once learned, joins autocomplete
+    # Learn from my choices by itself after a while without typing, when enough new choices were
+    # recorded (app/choices.py IDLE_*): off until the writer turns it on.
+    learn_when_idle: bool = False
+    learned_pairs: int = 0  # training pairs in the log when the last update was trained
     microphone: str = ""  # "" = the system default input device
     # Dictation recognizer (engine/audio/recognizer.RECOGNIZERS); "" = the default the benchmark chose.
     recognizer: str = ""

@@ -46,6 +46,11 @@ MIN_PAIRS = 16  # fewer than this moves a LoRA by noise more than by the writer'
 MAX_FIELD_CHARS = 4000  # a context longer than the prompt window is cut: the model never sees more
 
 
+# The start of the personal-adapter recipe's message when its held-out check refuses an update; the
+# app counts such a run as done (the same choices are not trained on again while idle).
+WORSE_UPDATE = "This update would make your suggestions worse"
+
+
 class NotEnoughChoices(KillahError):
     """Too few recorded choices to learn from."""
 

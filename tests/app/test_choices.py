@@ -8,10 +8,10 @@ import pytest
 from PySide6.QtCore import Qt
 from qt_helpers import GHOST_TIMEOUT_MS, type_text, wait_for_ghost
 
-from app.choices import LearnProcess
+from app.choices import IDLE_LEARN_NEW_PAIRS, LearnProcess
 from engine.adapters import PERSONAL
 from engine.manifest import register_artifact
-from engine.preferences import PreferenceLog
+from engine.preferences import WORSE_UPDATE, PreferenceLog
 
 SENTENCE = "It was a bright cold day in April, and the clocks were"
 
@@ -99,6 +99,38 @@ def test_a_personal_adapter_for_another_base_is_refused_by_the_running_engine(qt
     with qtbot.waitSignal(window.choices.requests.done, timeout=60_000) as got:
         window.choices.requests.request("delete")
     assert PERSONAL not in got.args[0] and not folder.exists()
+
+
+def test_learning_when_idle_starts_only_when_asked_after_quiet_with_enough_new_choices(qtbot, window):
+    ui, settings = window.choices, window.settings
+    ui.record_action.setChecked(True)
+    for i in range(IDLE_LEARN_NEW_PAIRS):
+        ui.log.record_ghost(f"A letter, number {i}, began", " with a", accepted=False, typed=" by the")
+    ui.idle.setInterval(200)  # the quiet period, shortened for the test (10 minutes in the app)
+    assert not ui.idle_action.isChecked() and not settings.learn_when_idle
+    type_text(qtbot, window.editor, "x")
+    qtbot.wait(600)
+    assert not ui.learner.running  # not asked for
+
+    ui.idle_action.setChecked(True)
+    assert settings.learn_when_idle
+    settings.learned_pairs = 1  # one of them was learned from already: 49 new, not enough
+    assert not ui.learn_when_idle() and not ui.learner.running
+
+    settings.learned_pairs = 0
+    type_text(qtbot, window.editor, "y")  # typing restarts the quiet period; its end starts the update
+    assert ui.idle.isActive() and not ui.learner.running
+    qtbot.waitUntil(lambda: ui.learner.running, timeout=5000)
+    assert ui.bar.isVisible() and not ui.learn_action.isEnabled()
+    with qtbot.waitSignal(ui.learner.finished, timeout=10_000):
+        ui.learner.cancel()
+    assert settings.learned_pairs == 0  # stopped, not learned: the same choices count next time
+
+    # The recipe's held-out check refused the update: those choices were judged, not tried again.
+    ui._learning_pairs = IDLE_LEARN_NEW_PAIRS
+    ui.learner.finished.emit(False, f"{WORSE_UPDATE}: on your 10 most recent suggestions ...")
+    assert settings.learned_pairs == IDLE_LEARN_NEW_PAIRS and ui.new_pairs() == 0
+    assert not ui.learn_when_idle()
 
 
 @pytest.mark.slow

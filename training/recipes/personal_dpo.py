@@ -40,7 +40,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from engine.errors import KillahError
-from engine.preferences import MIN_PAIRS, SCHEMA_VERSION, record_pairs
+from engine.preferences import MIN_PAIRS, SCHEMA_VERSION, WORSE_UPDATE, record_pairs
 from training.config import (
     LoraAdapterConfig,
     OutputConfig,
@@ -365,7 +365,7 @@ class PersonalDpoRecipe(Recipe):
         before, after = metrics["next_word_before"], metrics["next_word_after"]
         if before is not None and after < before:
             raise WorseUpdate(
-                f"This update would make your suggestions worse: on your {len(self.checks)} most recent "
+                f"{WORSE_UPDATE}: on your {len(self.checks)} most recent "
                 f"suggestions the next word was right {before:.0%} of the time without it and {after:.0%} "
                 "with it. Nothing was changed: your suggestions stay as they were.",
                 metrics,
