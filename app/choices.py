@@ -154,6 +154,11 @@ class LearnProcess(QObject):
     def running(self) -> bool:
         return self.process is not None and self.process.state() != QProcess.NotRunning
 
+    @property
+    def result(self) -> dict:
+        """The recipe's last line ({"done": ..., metrics} or {"error": ...}), once it has ended."""
+        return dict(self._result)
+
     def command(self, base: str, log_path: Path, overrides: Sequence[str] = ()) -> list[str]:
         """``overrides``: recipe keys (key.sub=value), e.g. where the adapters below it are (tests)."""
         args = [sys.executable, "-m", "training.recipes.personal_dpo", "--config", RECIPE_CONFIG,

@@ -2,10 +2,17 @@
 
     .venv/bin/python tests/bench/bench_autocomplete.py [--n 60] [--debounce 150] [--model gemma3-270m]
     .venv/bin/python tests/bench/bench_autocomplete.py --style     # style off, then on, same samples
+    .venv/bin/python tests/bench/bench_autocomplete.py --while-learning [--learn-to-end]
 
 ``--style``: the style memory holds 300 Emma paragraphs and the same samples run twice, style off
 then on (the engine puts the retrieved exemplars before the text; docs/persona.md). The goal is
 p50 with style <= 1.1x without.
+
+``--while-learning``: the same samples idle, then while the app's own "Learn from my choices" process
+(app/choices.LearnProcess: the personal-adapter recipe, niced, one thread) trains on 200 recorded
+choices of a held-out writer; timing starts at its first optimizer step. The goal (issue 15) is p50
+while learning <= 1.3x idle. ``--learn-to-end`` also waits for the update and reports its wall and
+CPU time (goal: <= 10 minutes on one core for 200 pairs).
 
 The real MainWindow (offscreen Qt) on the real engine. For each sample the
 editor holds the start of a paragraph of real prose (Austen, via
@@ -154,6 +161,33 @@ def fill_style_memory(window) -> None:
     window.style_service.memory().add_folder(folder)
 
 
+def record_choices(n: int, writer: str = "debian_history") -> Path:
+    """``n`` replaced suggestions of a held-out writer in the user's log: their own next words chosen."""
+    from engine.preferences import PreferenceLog
+    from training.data.corpora import load_corpus
+
+    log = PreferenceLog(recording=True)
+    words = " ".join(p for paras in load_corpus(writer).values() for p in paras).split()
+    for i in range(n):
+        at = 40 + i * 13
+        log.record_ghost(" ".join(words[at - 40 : at]), " and the", accepted=False, typed=" " + " ".join(words[at : at + 2]))
+    return log.path
+
+
+def start_learning(window, n_pairs: int, wait) -> dict:
+    """The app's background update on ``n_pairs`` choices; returns once its first step is logged."""
+    learner, state = window.choices.learner, {"steps": 0, "started": time.perf_counter()}
+    learner.progress.connect(lambda step, of: state.update(steps=step, of=of))
+    learner.finished.connect(lambda ok, message: state.update(ok=ok, message=message, ended=time.perf_counter()))
+    learner.start(window.settings.model, record_choices(n_pairs))
+    if not wait(lambda: state["steps"] >= 1 or "ok" in state, 1800):
+        raise SystemExit("the update did not reach its first step in 30 minutes")
+    if "ok" in state:
+        raise SystemExit(f"the update ended before its first step: {state['message']}")
+    state["first_step"] = time.perf_counter()
+    return state
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=60, help="suggestions to measure (>= 50 for the docs)")
@@ -162,6 +196,9 @@ def main() -> int:
     parser.add_argument("--per-paragraph", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--style", action="store_true", help="measure style off, then style on")
+    parser.add_argument("--while-learning", action="store_true", help="idle, then during a personal-adapter update")
+    parser.add_argument("--learn-pairs", type=int, default=200)
+    parser.add_argument("--learn-to-end", action="store_true", help="wait for the update and time it")
     args = parser.parse_args()
 
     import tempfile
@@ -212,10 +249,20 @@ def main() -> int:
     if args.style:
         fill_style_memory(window)
         passes = [("style off", False), ("style on", True)]
-    results = {}
+    if args.while_learning:
+        passes = [("idle", False), ("while learning", False)]
+    results, learning = {}, None
     for label, style_on in passes:
         window.set_persona(style_on)
+        if label == "while learning":
+            learning = start_learning(window, args.learn_pairs, wait)
         results[label] = measure(window, engine, pool, args, marks, shown_at, wait)
+    if learning is not None:
+        learning["steps_during_pass"] = learning["steps"]
+        if args.learn_to_end:
+            wait(lambda: "ok" in learning, 3600)
+        else:
+            window.choices.learner.cancel()
     window.shutdown()
     window.editor.document().setModified(False)
     window.close()
@@ -227,6 +274,15 @@ def main() -> int:
             print(f"{label or 'run'}: no suggestion was shown")
             return 1
         report(label, r, args.debounce)
+    if learning is not None:
+        idle, busy = (pct(results[k]["latencies"], 0.5) for k in ("idle", "while learning"))
+        print(f"\nratio while learning / idle, keystroke -> ghost visible (p50): {busy / idle:.2f} (goal <= 1.3); "
+              f"the update made {learning['steps_during_pass']} steps during the pass")
+        if "ended" in learning:
+            result = window.choices.learner.result
+            print(f"update on {args.learn_pairs} choices: {learning['ended'] - learning['started']:.0f} s wall "
+                  f"({learning['first_step'] - learning['started']:.0f} s to its first step), "
+                  f"{result.get('cpu_seconds', '?')} CPU-s in the recipe, ok={learning['ok']}: {learning['message']}")
     if args.style:
         off, on = (pct(results[k]["latencies"], 0.5) for k in ("style off", "style on"))
         print(f"\nratio style on / style off, keystroke -> ghost visible (p50): {on / off:.2f} (goal <= 1.1)")
