@@ -14,6 +14,11 @@ While the writer types, each edit that waits for the pause also asks the source 
 comes only decoding remains. A suggestion whose length-normalized log-probability
 (``on_confidence``) is below ``min_logprob`` is kept but not shown (Smart Compose's gate).
 
+With ``speculate`` on, a finished suggestion that is shown starts a background request for the
+text as it will be once the writer takes it (llama.vim): its answer goes into the cache, so after
+Tab (or typing it through) the next suggestion is there at once, or the request still running is
+adopted instead of starting another. Any other request cancels it first.
+
 The suggestion is kept as (``base``, ``suggestion``): the text before the cursor
 when it was requested, and what the engine proposed after it. The ghost shown
 is whatever part of ``base + suggestion`` lies beyond the current text before
@@ -34,6 +39,16 @@ from typing import Protocol
 DEFAULT_DEBOUNCE_MS = 150
 CACHE_SIZE = 32  # finished suggestions kept: deleting and retyping shows them again at once
 _NEXT_WORD = re.compile(r"\s*[^\s]+")
+
+
+@dataclass
+class _Speculation:
+    """A background request for the text as it will be once the shown suggestion is taken."""
+
+    request_id: int
+    base: str
+    text: str = ""
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,7 @@ class CompletionController:
         enabled: bool = True,
         prefill_while_typing: bool = True,
         min_logprob: float | None = None,
+        speculate: bool = False,
     ) -> None:
         self.source = source
         self.debouncer = debouncer
@@ -83,6 +99,11 @@ class CompletionController:
         self._enabled = enabled
         self.prefill_while_typing = prefill_while_typing
         self.min_logprob = min_logprob  # None: every suggestion is shown
+        self.speculate = speculate
+        self._speculation: _Speculation | None = None
+        self._speculated: set[str] = set()  # cached bases that came from a speculation
+        self.speculations_started = 0
+        self.speculation_hits = 0  # suggestions shown from a speculation (cached or adopted)
         self._confidence: float | None = None  # the active suggestion's mean log-prob so far
         self.state = State.IDLE
         self._context = CursorContext("")
@@ -124,6 +145,14 @@ class CompletionController:
             if self._ghost or self._streaming:
                 return
         self._drop()
+        spec = self._speculation
+        if spec is not None and context.prefix == spec.base:
+            self._adopt_speculation()  # the suggestion was taken: its follow-up is already running
+            return
+        if spec is not None and not spec.base.startswith(context.prefix):
+            self._cancel_speculation()  # the writer went another way: free the engine for their text
+        if context.prefix in self._speculated and self._eligible(context) and self._from_cache(context.prefix):
+            return  # taken, and its follow-up finished in the background: shown without the pause
         self._schedule()
 
     def on_cursor_moved(self, context: CursorContext) -> None:
@@ -145,6 +174,7 @@ class CompletionController:
     def dismiss(self) -> None:
         """Esc: drop the ghost and any pending request; nothing new until the next edit."""
         self._drop()
+        self._cancel_speculation()
 
     def accept_all(self) -> str:
         """The text to insert for Tab ('' if there is no ghost). The editor inserts it."""
@@ -164,6 +194,10 @@ class CompletionController:
     # -- engine events --------------------------------------------------------
 
     def on_piece(self, request_id: int, piece: str) -> None:
+        spec = self._speculation
+        if spec is not None and request_id == spec.request_id:
+            spec.text += piece
+            return
         if request_id != self._active_id:
             return  # an old request: its text belongs to a prefix that is gone
         self._suggestion += piece
@@ -174,26 +208,34 @@ class CompletionController:
         """The active suggestion's mean log-probability per token so far (sent before each piece)."""
         if request_id == self._active_id:
             self._confidence = mean_logprob
+        elif self._speculation is not None and request_id == self._speculation.request_id:
+            self._speculation.confidence = mean_logprob
 
     @property
     def confidence(self) -> float | None:
         return self._confidence
 
     def on_finished(self, request_id: int) -> None:
+        spec = self._speculation
+        if spec is not None and request_id == spec.request_id:
+            self._speculation = None
+            if spec.text.strip() and not self._below_gate(spec.confidence):
+                self._remember(spec.base, spec.text)
+                self._speculated.add(spec.base)
+            return
         if request_id != self._active_id:
             return
         if self._held_back():
             self.gated += 1
         elif self._suggestion.strip():
-            self._cache[self._base] = self._suggestion
-            self._cache.move_to_end(self._base)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            self._remember(self._base, self._suggestion)
         self._streaming = False
         self._active_id = None
         if not self._ghost:
             self._set_ghost("")
             self.state = State.IDLE
+        elif self.speculate:
+            self._start_speculation(self._base + self._suggestion)
         elif self.prefill_while_typing:
             # The next suggestion's prompt if the writer takes or types this one (llama.vim): its
             # tokens are mostly cached already (the decode ran them), so this costs a step or two.
@@ -201,6 +243,9 @@ class CompletionController:
             self.source.warm(self._base + self._suggestion)
 
     def on_failed(self, request_id: int, message: str) -> None:
+        if self._speculation is not None and request_id == self._speculation.request_id:
+            self._speculation = None  # a background guess: nothing to tell the writer
+            return
         if request_id != self._active_id:
             return
         self.last_error = message
@@ -238,11 +283,44 @@ class CompletionController:
 
     def _held_back(self) -> bool:
         """The confidence gate: a suggestion the model is unsure of is not shown."""
-        return (
-            self.min_logprob is not None
-            and self._confidence is not None
-            and self._confidence < self.min_logprob
-        )
+        return self._below_gate(self._confidence)
+
+    def _below_gate(self, confidence: float | None) -> bool:
+        return self.min_logprob is not None and confidence is not None and confidence < self.min_logprob
+
+    def _remember(self, base: str, suggestion: str) -> None:
+        self._cache[base] = suggestion
+        self._cache.move_to_end(base)
+        while len(self._cache) > CACHE_SIZE:
+            evicted, _ = self._cache.popitem(last=False)
+            self._speculated.discard(evicted)
+
+    # -- speculation ------------------------------------------------------------
+
+    def _start_speculation(self, base: str) -> None:
+        self._cancel_speculation()
+        if base in self._cache or not self._eligible(CursorContext(base, self._context.right_of_cursor)):
+            return
+        self._next_id += 1
+        self._speculation = _Speculation(self._next_id, base)
+        self.speculations_started += 1
+        self.source.request_completion(self._next_id, base)
+
+    def _cancel_speculation(self) -> None:
+        if self._speculation is not None:
+            self.source.cancel(self._speculation.request_id)
+            self._speculation = None
+
+    def _adopt_speculation(self) -> None:
+        """The running speculation becomes the active request: its pieces so far show at once."""
+        spec, self._speculation = self._speculation, None
+        self.debouncer.stop()
+        self._active_id, self._base, self._suggestion = spec.request_id, spec.base, spec.text
+        self._confidence, self._streaming = spec.confidence, True
+        self.state = State.REQUESTING
+        self.speculation_hits += 1
+        if not self._refresh_ghost():
+            self._drop()
 
     def _set_ghost(self, text: str) -> None:
         if text != self._ghost:
@@ -278,6 +356,7 @@ class CompletionController:
                 self._confidence = None  # only suggestions that passed the gate are cached
                 self._cache.move_to_end(base)
                 self.cache_hits += 1
+                self.speculation_hits += base in self._speculated
                 return self._refresh_ghost()
         return False
 
@@ -286,6 +365,7 @@ class CompletionController:
             return
         if self._from_cache(self._context.prefix):
             return
+        self._cancel_speculation()  # the engine serves one request at a time: the writer's comes first
         self._next_id += 1
         self._active_id = self._next_id
         self._streaming = True

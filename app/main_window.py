@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
             allow_mid_line=self.settings.ghost_mid_line,
             enabled=enabled and self.client.ready,
             prefill_while_typing=self.settings.prefill_while_typing,
+            speculate=self.settings.speculate_next,
             min_logprob=self.settings.min_logprob if self.settings.confidence_gate else None,
         )
         self._autocomplete_wanted = enabled
@@ -418,6 +419,7 @@ class MainWindow(QMainWindow):
         self.completion.debounce_ms = new.debounce_ms
         self.completion.allow_mid_line = new.ghost_mid_line
         self.completion.prefill_while_typing = new.prefill_while_typing
+        self.completion.speculate = new.speculate_next
         self.completion.min_logprob = new.min_logprob if new.confidence_gate else None
         self.autocomplete_action.setChecked(new.autocomplete)
         self.set_autocomplete(new.autocomplete)

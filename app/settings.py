@@ -38,6 +38,9 @@ class Settings:
     # Keep the engine's cache current with the text while typing (incremental prefill), so that when
     # the pause comes only decoding remains (docs/benchmarks.md, "Real-typing replay").
     prefill_while_typing: bool = True
+    # While a suggestion is shown, prepare the one after it in the background (llama.vim): taken or
+    # typed through, the next is there at once (app/completion.py, "speculation").
+    speculate_next: bool = True
     # Show a suggestion only when its mean log-prob per token reaches min_logprob (chosen on the
     # replay bench for a target precision: docs/benchmarks.md, "Confidence gate").
     confidence_gate: bool = False

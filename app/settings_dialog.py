@@ -84,6 +84,9 @@ class SettingsDialog(QDialog):
         self.prefill = QCheckBox("Read the text while I type, so suggestions come sooner")
         self.prefill.setChecked(settings.prefill_while_typing)
         form.addRow(self.prefill)
+        self.speculate = QCheckBox("Prepare the next suggestion while I read this one")
+        self.speculate.setChecked(settings.speculate_next)
+        form.addRow(self.speculate)
         self.confidence_gate = QCheckBox("Show only suggestions the model is confident about")
         self.confidence_gate.setToolTip(
             f"Hides a suggestion whose mean log-probability per token is below {settings.min_logprob:g}: "
@@ -170,6 +173,7 @@ class SettingsDialog(QDialog):
         s.ghost_mid_line = self.mid_line.isChecked()
         s.debounce_ms = self.debounce.value()
         s.prefill_while_typing = self.prefill.isChecked()
+        s.speculate_next = self.speculate.isChecked()
         s.confidence_gate = self.confidence_gate.isChecked()
         s.min_p = {mode: round(spin.value(), 3) for mode, spin in self.min_p.items()}
         s.persona = self.persona.isChecked()

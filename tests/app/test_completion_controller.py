@@ -291,3 +291,74 @@ def test_a_finished_shown_suggestion_warms_the_text_it_would_make():
     typed(controller, "The quick brown fox")  # typed through to its end: a new request as usual
     clock.advance(150)
     assert engine.requests[-1][1] == "The quick brown fox"
+
+
+# -- speculation: the next suggestion, prepared while the writer reads this one -----------------------
+
+
+def shown_suggestion(controller, clock, engine, text="The quick", suggestion=" brown fox"):
+    typed(controller, text)
+    clock.advance(150)
+    return answer(controller, engine, suggestion)
+
+
+def test_a_finished_shown_suggestion_asks_in_the_background_for_what_comes_after_it():
+    controller, clock, engine, shown = make(speculate=True)
+    shown_suggestion(controller, clock, engine)
+    assert engine.requests[-1] == (2, "The quick brown fox") and controller.speculations_started == 1
+    assert engine.warmed == ["The quick"]  # the background request prefills it itself: no warm-up
+    controller.on_piece(2, " jumps")
+    assert controller.ghost == " brown fox" and shown[-1] == " brown fox"  # a guess is never shown
+
+
+def test_taking_the_suggestion_adopts_the_background_request_still_running():
+    controller, clock, engine, shown = make(speculate=True)
+    shown_suggestion(controller, clock, engine)
+    controller.on_piece(2, " jumps")
+    accepted = controller.accept_all()
+    typed(controller, "The quick" + accepted)  # the editor inserts it
+    assert controller.ghost == " jumps" and controller.speculation_hits == 1  # at once, no pause
+    controller.on_piece(2, " over")
+    controller.on_finished(2)
+    assert controller.ghost == " jumps over" and engine.cancelled == []
+    # No request of its own: the only new one is the next guess, for after " jumps over".
+    assert engine.requests[2:] == [(3, "The quick brown fox jumps over")] and controller.speculations_started == 2
+
+
+def test_a_finished_background_suggestion_shows_at_once_when_the_writer_types_through():
+    controller, clock, engine, _ = make(speculate=True)
+    shown_suggestion(controller, clock, engine)
+    controller.on_piece(2, " jumps over")
+    controller.on_finished(2)
+    for end in range(len("The quick b"), len("The quick brown fox") + 1):
+        typed(controller, "The quick brown fox"[:end])
+    assert controller.ghost == " jumps over" and controller.speculation_hits == 1
+    assert len(engine.requests) == 2 and controller.cache_hits == 1
+
+
+def test_writing_something_else_cancels_the_background_request_at_once():
+    controller, clock, engine, _ = make(speculate=True)
+    shown_suggestion(controller, clock, engine)
+    typed(controller, "The quick red")
+    assert engine.cancelled == [2]
+    clock.advance(150)
+    assert engine.requests[-1] == (3, "The quick red") and controller.speculation_hits == 0
+
+
+def test_a_background_suggestion_below_the_confidence_gate_is_not_kept():
+    controller, clock, engine, _ = make(speculate=True, min_logprob=-1.0)
+    shown_suggestion(controller, clock, engine)
+    controller.on_confidence(2, -3.0)
+    controller.on_piece(2, " jumps")
+    controller.on_finished(2)
+    typed(controller, "The quick brown fox")
+    assert controller.ghost == "" and controller.speculation_hits == 0
+    clock.advance(150)
+    assert engine.requests[-1] == (3, "The quick brown fox")
+
+
+def test_esc_cancels_the_background_request_too():
+    controller, clock, engine, _ = make(speculate=True)
+    shown_suggestion(controller, clock, engine)
+    controller.dismiss()
+    assert engine.cancelled == [2]

@@ -122,6 +122,8 @@ class Pass:
     requests: int = 0
     warms: int = 0
     cache_hits: int = 0
+    speculations: int = 0  # background requests for the text after a shown suggestion
+    speculation_hits: int = 0  # suggestions shown from one (cached or adopted)
     final_text_ok: bool = False
     warms_done: int = (
         0  # warm-ups the engine ran to the end (the rest were superseded before or while running)
@@ -186,12 +188,13 @@ class Replay:
         QTest.keyClick(self.window.editor, Qt.Key_Right, Qt.ControlModifier)
         return self.window.editor.toPlainText()[len(before) :]
 
-    def run(self, label: str, context: str, text: str, gaps: list[float], prefill: bool) -> Pass:
+    def run(self, label: str, context: str, text: str, gaps: list[float], prefill: bool, speculate: bool = False) -> Pass:
         from PySide6.QtGui import QTextCursor
 
         window, controller = self.window, self.window.completion
         result = Pass(label, chars=len(text))
         controller.prefill_while_typing = prefill
+        controller.speculate = speculate
         controller._cache.clear()
         editor = window.editor
         editor.suspend_completion()
@@ -202,6 +205,7 @@ class Replay:
         self.engine.generator.invalidate()  # each pass starts from a cold cache
         self.marks.clear()
         before = (controller.requests_started, controller.warms_sent, controller.cache_hits)
+        spec_before = (controller.speculations_started, controller.speculation_hits)
         pos, next_at = 0, time.perf_counter() + 1.0
         while pos < len(text):
             next_at += gaps[pos]
@@ -227,6 +231,8 @@ class Replay:
         result.final_text_ok = editor.toPlainText() == context + text
         after = (controller.requests_started, controller.warms_sent, controller.cache_hits)
         result.requests, result.warms, result.cache_hits = (a - b for a, b in zip(after, before, strict=True))
+        result.speculations = controller.speculations_started - spec_before[0]
+        result.speculation_hits = controller.speculation_hits - spec_before[1]
         self._engine_times(result)
         result.warms_done = self.marks.get("warms_done", 0)
         result.warms_cancelled = self.marks.get("warms_cancelled", 0)
@@ -296,6 +302,10 @@ def table(passes: list[Pass], debounce: int) -> None:
     row(
         "engine requests / warm-ups / suggestion-cache hits",
         [f"{p.requests} / {p.warms} / {p.cache_hits}" for p in passes],
+    )
+    row(
+        "next-suggestion guesses started / shown from a guess",
+        [f"{p.speculations} / {p.speculation_hits}" for p in passes],
     )
     row(
         "warm-ups run to the end / stopped by a cancel (the rest skipped unstarted)",
@@ -374,7 +384,9 @@ def main() -> int:
     )
     parser.add_argument("--model", default=None)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--passes", default="off,on", help="incremental prefill per pass, in order")
+    parser.add_argument(
+        "--passes", default="off,on", help="per pass, in order: off / on (incremental prefill) / spec (on + next prepared)"
+    )
     args = parser.parse_args()
 
     import tempfile
@@ -406,7 +418,9 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     passes = []
     for flag in args.passes.split(","):
-        passes.append(replay.run(f"prefill {flag}", context, text, gaps, prefill=flag == "on"))
+        # "spec": prefill on and the next suggestion prepared in the background (settings.speculate_next).
+        label = "prefill on + next prepared" if flag == "spec" else f"prefill {flag}"
+        passes.append(replay.run(label, context, text, gaps, prefill=flag != "off", speculate=flag == "spec"))
     window.shutdown()
     window.editor.document().setModified(False)
     window.close()
