@@ -193,6 +193,10 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=60, help="suggestions to measure (>= 50 for the docs)")
     parser.add_argument("--debounce", type=int, default=150)
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--backend", default="eager", choices=("eager", "executorch"),
+        help="executorch: the cached autocomplete program if valid (else eager; the header says which)",
+    )
     parser.add_argument("--per-paragraph", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--style", action="store_true", help="measure style off, then style on")
@@ -213,7 +217,7 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication([])
     t = time.perf_counter()
-    engine = Engine(args.model)
+    engine = Engine(args.model, backend=args.backend)
     load_s = time.perf_counter() - t
     # Timestamps inside the engine thread: when the request reached the engine and when the engine
     # yielded its first visible piece (token healing can make the first token invisible: "was" -> "was").
@@ -268,7 +272,8 @@ def main() -> int:
     window.close()
 
     print(f"\n{time.strftime('%Y-%m-%d %H:%M %Z')} | {platform.machine()} | {os.cpu_count()} cpus | "
-          f"load {os.getloadavg()[0]:.1f} | model {engine.info.name} (loaded in {load_s:.1f} s) | text: {source}")
+          f"load {os.getloadavg()[0]:.1f} | model {engine.info.name} (loaded in {load_s:.1f} s) | backend "
+          f"{engine.backend.name}{' (' + engine.backend_note + ')' if engine.backend_note else ''} | text: {source}")
     for label, r in results.items():
         if not r["latencies"]:
             print(f"{label or 'run'}: no suggestion was shown")
