@@ -39,8 +39,10 @@ class Settings:
     # the pause comes only decoding remains (docs/benchmarks.md, "Real-typing replay").
     prefill_while_typing: bool = True
     # While a suggestion is shown, prepare the one after it in the background (llama.vim): taken or
-    # typed through, the next is there at once (app/completion.py, "speculation").
-    speculate_next: bool = True
+    # typed through, the next is there at once (app/completion.py, "speculation"). Off: on the replay
+    # bench only 4 of 52 guesses were shown and request -> first piece p95 rose 24 -> 103 ms
+    # (docs/benchmarks.md, "Real-typing replay").
+    speculate_next: bool = False
     # Show a suggestion only when its mean log-prob per token reaches min_logprob (chosen on the
     # replay bench for a target precision: docs/benchmarks.md, "Confidence gate").
     confidence_gate: bool = False
