@@ -103,6 +103,7 @@ def test_a_personal_adapter_for_another_base_is_refused_by_the_running_engine(qt
 
 def test_learning_when_idle_starts_only_when_asked_after_quiet_with_enough_new_choices(qtbot, window):
     ui, settings = window.choices, window.settings
+    window.completion.set_enabled(False)  # no ghost to replace: the typing below records no choice of its own
     ui.record_action.setChecked(True)
     for i in range(IDLE_LEARN_NEW_PAIRS):
         ui.log.record_ghost(f"A letter, number {i}, began", " with a", accepted=False, typed=" by the")
@@ -129,6 +130,7 @@ def test_learning_when_idle_starts_only_when_asked_after_quiet_with_enough_new_c
     # The recipe's held-out check refused the update: those choices were judged, not tried again.
     ui._learning_pairs = IDLE_LEARN_NEW_PAIRS
     ui.learner.finished.emit(False, f"{WORSE_UPDATE}: on your 10 most recent suggestions ...")
+    assert len(ui.log.pairs(minimum=0)) == IDLE_LEARN_NEW_PAIRS  # exactly the ones recorded above
     assert settings.learned_pairs == IDLE_LEARN_NEW_PAIRS and ui.new_pairs() == 0
     assert not ui.learn_when_idle()
 
