@@ -353,9 +353,10 @@ class ChoicesUi(QObject):
         self.window.settings.learn_when_idle = on
         self.window._save_settings()
 
-    def new_pairs(self) -> int:
+    def new_pairs(self, total: int | None = None) -> int:
         """Training pairs recorded since the last update was trained (all of them before the first)."""
-        return len(self.log.pairs(minimum=0)) - int(getattr(self.window.settings, "learned_pairs", 0))
+        total = len(self.log.pairs(minimum=0)) if total is None else total
+        return total - int(getattr(self.window.settings, "learned_pairs", 0))
 
     def learn_when_idle(self) -> bool:
         """The quiet timer's end: start an update if the writer asked for it and there is enough new to learn."""
@@ -363,11 +364,12 @@ class ChoicesUi(QObject):
         if not (getattr(settings, "learn_when_idle", False) and self.log.recording) or self.learner.running:
             return False
         self.recorder.flush()
-        new = self.new_pairs()
+        total = len(self.log.pairs(minimum=0))
+        new = self.new_pairs(total)
         if new < IDLE_LEARN_NEW_PAIRS:
             return False
         self.window.statusBar().showMessage(f"Learning from {new} new choices while you are away…", 8000)
-        self._start_learning(len(self.log.pairs(minimum=0)))
+        self._start_learning(total)
         return True
 
     def _on_progress(self, step: int, of: int) -> None:

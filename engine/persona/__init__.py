@@ -252,15 +252,15 @@ class StyleMemory:
             if not is_excluded(text, seen, editing, request.rewriting)
         ][:wanted]
         query_script = script_name(text_before_cursor[-2000:])
+        scripts = [script_name(text) for _, _, text in kept]
         # A paragraph in another script is never an example of how this text should sound, whatever
         # its cosine (a threshold below 0, "Rephrase in my style", would otherwise let it through).
         relevant = [
             (i, path, text)
-            for i, path, text in kept
-            if scores[i] >= threshold and script_name(text) == query_script
+            for (i, path, text), script in zip(kept, scripts, strict=True)
+            if scores[i] >= threshold and script == query_script
         ]
         if not relevant:
-            scripts = [script_name(text) for _, _, text in kept]
             if scripts and scripts.count(query_script) * 2 < len(scripts):
                 return StyleContext(reason="the style memory is in another language")
             return StyleContext(reason="nothing in the style memory is like this text")

@@ -128,9 +128,10 @@ def train_personal(base: str, log_path: Path, user_root: Path, overrides: list[s
 
 def before_key(args) -> str:
     """The file of the no-personal-adapter pass: greedy, so it depends only on these and the shipped adapter."""
+    from engine.export.compose import adapter_sha256
     from engine.manifest import artifact
 
-    sha = artifact("task_autocomplete").files[-1].sha256[:12]
+    sha = adapter_sha256(artifact("task_autocomplete").folder)[:12]
     return f"before-{args.base}-{args.corpus}-{args.n_train}-{args.n_test}-{sha}.json"
 
 

@@ -9,7 +9,7 @@ towards W. Each sentence goes through ``Engine.rephrase_candidates`` (Rephrase) 
 served by whatever composition the manifest gives: task_rephrase_style, or task_rephrase standing
 in). The take the app shows first is scored with training/eval/style_rl.py's measures against the
 sentences of W's memory, and the guard's verdict on it is counted. A style request the engine refuses
-(no paragraph of W relevant to the sentence) is counted and left out of the paired rows.
+(no usable paragraph of W: empty, paused, or another script) is counted and left out of the paired rows.
 """
 
 from __future__ import annotations
@@ -162,9 +162,10 @@ def markdown(report: dict) -> str:
         "seconds_p50",
         "n",
     ]
-    lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    from training.eval.style_rl import table
+
     res = report["results"]
-    lines += [f"| {row} | " + " | ".join(str(r[c]) for c in cols) + " |" for row, r in res.items()]
+    lines = [table(res, cols)]
     a, b = res["rephrase"]["style_sim"], res["in my style"]["style_sim"]
     if a and b:
         g = report["gain"]
@@ -172,7 +173,7 @@ def markdown(report: dict) -> str:
             f"\nstyle_sim ratio in my style / rephrase: {b / a:.3f}; difference {g['gain']:+.4f} "
             f"(95% paired bootstrap {g['ci95'][0]:+.4f} to {g['ci95'][1]:+.4f})"
         )
-    lines.append(f"refused (no relevant paragraph): {len(report['refused'])} of {report['items']}")
+    lines.append(f"refused (no usable paragraph): {len(report['refused'])} of {report['items']}")
     lines.append(f"skipped (Rephrase itself refuses the sentence): {len(report['skipped'])}")
     lines.append(f"composition: {report['served_by']}")
     return "\n".join(lines)

@@ -206,6 +206,11 @@ def markdown(results: dict[str, dict]) -> str:
         "faithful",
         "n",
     ]
+    return table(results, cols)
+
+
+def table(results: dict[str, dict], cols: list[str]) -> str:
+    """A markdown table: one row per result, its ``cols`` as columns (blank where a row has none)."""
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [
         f"| {row} | " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for row, r in results.items()

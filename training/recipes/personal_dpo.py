@@ -212,9 +212,7 @@ class PersonalDpoRecipe(Recipe):
         held = [records[i] for i in ghosts[-n:]]
         checks = [
             (
-                self._cut({"prompt": autocomplete_prompt(r["context"]), "chosen": "", "rejected": ""})[
-                    "prompt"
-                ],
+                self._cut_prompt(autocomplete_prompt(r["context"])),
                 r["suggestion"] if r["accepted"] else r["typed"],
             )
             for r in held
@@ -224,14 +222,22 @@ class PersonalDpoRecipe(Recipe):
     def _cut(self, row: dict) -> dict:
         """Prompt: its last ``prompt_tokens`` tokens (as text); answers: their first ``completion_tokens``."""
         tok, d = self.loaded.tokenizer, self.cfg.data
-        ids = tok(row["prompt"], add_special_tokens=False)["input_ids"]
-        prompt = tok.decode(ids[-d.prompt_tokens :]) if len(ids) > d.prompt_tokens else row["prompt"]
 
         def head(text: str) -> str:
             ids = tok(text, add_special_tokens=False)["input_ids"]
             return tok.decode(ids[: d.completion_tokens]) if len(ids) > d.completion_tokens else text
 
-        return {"prompt": prompt, "chosen": head(row["chosen"]), "rejected": head(row["rejected"])}
+        return {
+            "prompt": self._cut_prompt(row["prompt"]),
+            "chosen": head(row["chosen"]),
+            "rejected": head(row["rejected"]),
+        }
+
+    def _cut_prompt(self, prompt: str) -> str:
+        """The prompt's last ``prompt_tokens`` tokens, as text (what training and the check both see)."""
+        tok, keep = self.loaded.tokenizer, self.cfg.data.prompt_tokens
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        return tok.decode(ids[-keep:]) if len(ids) > keep else prompt
 
     def model(self) -> None:
         from engine.manifest import artifact
@@ -280,7 +286,9 @@ class PersonalDpoRecipe(Recipe):
             # forward in the backward (plus input grads through every layer) is pure cost on one core.
             gradient_checkpointing=False,
         )
-        rows = [dict(p, **{WEIGHT: t.dpo_weight}) for p in self.pairs]  # plain DPO: every pair counts alike
+        rows = [
+            dict(p, **{WEIGHT: t.dpo_weight}) for p in self.pairs
+        ]  # no DDPO weights: every pair counts alike
         trainer = StackedDDPOTrainer(
             below=self.below_names,
             sft_weight=t.sft_weight,
