@@ -24,7 +24,7 @@ def test_grpo_style_runs_dr_grpo_and_ships_an_adapter(tiny, tmp_path, bitlora):
     config.write_text(yaml.safe_dump({
         "base": str(tiny),
         "data": {"inputs": ["reuters"], "references": ["austen", "moby_dick"], "train_prompts": 4,
-                 "reference_sentences": 8, "exemplars": 1},
+                 "reference_sentences": 8, "exemplars": 1, "sentences": 2 if bitlora else 1},
         "warmup": {"adapter": ""},
         "lora": {"r": 4, "alpha": 8},
         "train": {"max_steps": 2, "batch_size": 4, "num_generations": 4, "max_completion_tokens": 8,
@@ -43,5 +43,8 @@ def test_grpo_style_runs_dr_grpo_and_ships_an_adapter(tiny, tmp_path, bitlora):
     assert rewarded and all(-3.0 <= p.length + p.punctuation <= 0.0 for p in rewarded)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("spread/per_sentence" in row for row in log)
+    assert any("dropout/dropped" in row and "dropout/safeguard" in row for row in log)
+    split = recipe.reward_fn.split
+    assert all(len(split(row["source"])) == (2 if bitlora else 1) for row in recipe.rows)
     packed = (tmp_path / "adapter" / "bitlora.safetensors").exists()
     assert packed == bitlora and (tmp_path / "adapter" / "adapter_config.json").exists()

@@ -6,6 +6,7 @@ import pytest
 from training.rl.style_reward import (
     StyleReward,
     dropout_probabilities,
+    dropout_stats,
     ne_overlap,
     overlong_penalty,
     style_score,
@@ -52,6 +53,19 @@ def test_safeguard_cancels_the_dropout_when_everything_is_dropped():
     gen = _unit([1, 0], [0, 1])
     score = style_score(gen, ref, drop_probs=np.array([1.0, 1.0]), rng=np.random.default_rng(0))
     assert score.safeguard and score.kept == (True, True) and score.total == pytest.approx(2.0)
+
+
+def test_dropout_stats_count_dropped_contributions_and_safeguards():
+    ref = _unit([1, 0], [0, 1])
+    two = _unit([1, 0], [0, 1])
+    partly = style_score(two, ref, drop_probs=np.array([1.0, 0.0]), rng=np.random.default_rng(0))
+    cancelled = style_score(two, ref, drop_probs=np.array([1.0, 1.0]), rng=np.random.default_rng(0))
+    # One of four contributions is dropped (the cancelled text keeps both); one of two texts tripped it.
+    assert dropout_stats([partly, cancelled]) == {"dropout/dropped": 0.25, "dropout/safeguard": 0.5}
+    # A one-sentence text can only be kept or trip the safeguard: the dropout never acts on it.
+    one = style_score(_unit([1, 0]), ref, drop_probs=np.array([1.0, 0.0]), rng=np.random.default_rng(0))
+    assert dropout_stats([one]) == {"dropout/dropped": 0.0, "dropout/safeguard": 1.0}
+    assert dropout_stats([]) == {}
 
 
 def test_overlong_penalty_follows_dapo_shaping():

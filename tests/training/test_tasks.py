@@ -148,3 +148,14 @@ def test_dictation_scores_count_case_and_punctuation_only_in_the_cased_wer():
     scores = dictation_scores(["The cat sat, then left."], ["the cat sat then left"])
     assert scores == {"wer": 0.0, "cased_wer": 0.6, "exact": 0.0}
     assert dictation_scores(["It rained."], ["It rained."])["exact"] == 1.0
+
+
+def test_sentence_spans_are_runs_of_consecutive_sentences_each_within_bounds():
+    short = "Too short here."
+    a = "The first sentence of this paragraph has exactly ten words."
+    b = "The second sentence also carries a good number of words."
+    c = "And the third one closes the paragraph with eleven words total."
+    paragraph = " ".join([a, b, short, c])
+    assert tasks.sentence_spans(paragraph, 1) == [a, b, c]
+    assert tasks.sentence_spans(paragraph, 2) == [f"{a} {b}"]  # no run crosses the short sentence
+    assert tasks.sentence_spans(paragraph, 3) == []

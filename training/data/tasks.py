@@ -50,6 +50,15 @@ def sentences(paragraph: str) -> list[str]:
     return split_sentences(paragraph)
 
 
+def sentence_spans(paragraph: str, k: int = 1, min_words: int = 8, max_words: int = 30) -> list[str]:
+    """Every run of ``k`` consecutive sentences of ``paragraph`` whose sentences are each
+    ``min_words``..``max_words`` words long: the inputs a rewrite is asked for. Runs of k > 1 give
+    style reward dropout something to drop (with one sentence, dropping it trips the safeguard)."""
+    sents = sentences(paragraph)
+    fits = [min_words <= len(s.split()) <= max_words for s in sents]
+    return [" ".join(sents[i : i + k]) for i in range(len(sents) - k + 1) if all(fits[i : i + k])]
+
+
 def corpus_part(names: Iterable[str], part: str) -> dict[str, dict[str, list[str]]]:
     """{corpus: {title: paragraphs}} for the 'train', 'val' or 'test' part of each book.
 

@@ -111,10 +111,13 @@ def score_rewrites(
 # ---------------------------------------------------------------- the run
 
 
-def heldout_items(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], list[str]]:
-    """(input sentences, the reference paragraphs shown for each, the reference writer of each)."""
+def heldout_items(
+    n: int, seed: int = 0, sentences: int = 1
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """(inputs of ``sentences`` consecutive sentences, the reference paragraphs shown for each,
+    the reference writer of each)."""
     from training.data.corpora import HELD_OUT, SOURCES, load_corpus
-    from training.data.tasks import sentences
+    from training.data.tasks import sentence_spans
 
     english = [w for w in HELD_OUT if SOURCES[w].language == "en"]
     rng = random.Random(seed)
@@ -124,7 +127,7 @@ def heldout_items(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], li
     inputs, refs, writers = [], [], []
     while len(inputs) < n:
         src_writer, ref_writer = rng.sample(english, 2)
-        candidates = [s for s in sentences(rng.choice(paragraphs[src_writer])) if 8 <= len(s.split()) <= 30]
+        candidates = sentence_spans(rng.choice(paragraphs[src_writer]), sentences)
         if candidates:
             inputs.append(rng.choice(candidates))
             refs.append(rng.sample(paragraphs[ref_writer], 2))
@@ -132,7 +135,7 @@ def heldout_items(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], li
     return inputs, refs, writers
 
 
-def rewrites(loaded, prompts: list[str], seed: int = 0) -> list[str]:
+def rewrites(loaded, prompts: list[str], seed: int = 0, sentences: int = 1) -> list[str]:
     import torch
 
     from engine.modes import DEFAULT_PARAMS, Mode
@@ -146,7 +149,7 @@ def rewrites(loaded, prompts: list[str], seed: int = 0) -> list[str]:
             loaded,
             prompts,
             batch_size=8,
-            max_new_tokens=64,
+            max_new_tokens=64 * sentences,
             do_sample=True,
             temperature=s.temperature,
             min_p=s.min_p,
@@ -155,7 +158,12 @@ def rewrites(loaded, prompts: list[str], seed: int = 0) -> list[str]:
 
 
 def evaluate(
-    base: str, n: int, adapters: dict[str, Path], seed: int = 0, baselines: bool = True
+    base: str,
+    n: int,
+    adapters: dict[str, Path],
+    seed: int = 0,
+    baselines: bool = True,
+    sentences: int = 1,
 ) -> dict[str, dict]:
     from peft import PeftModel
 
@@ -164,23 +172,23 @@ def evaluate(
     from engine.persona.encoder import default_encoder
     from engine.prompts import rephrase_prompt, with_exemplars
     from engine.quality.guard import MeaningGuard
-    from training.data.tasks import sentences
+    from training.data.tasks import sentences as split
     from training.rl.entities import named_entities
 
     loaded = load_model(base)
     encoder = default_encoder()
-    inputs, shown, _ = heldout_items(n, seed)
+    inputs, shown, _ = heldout_items(n, seed, sentences)
     prompts = [with_exemplars(ex, rephrase_prompt(src)) for src, ex in zip(inputs, shown, strict=True)]
-    ref_vecs = [encoder.encode([s for p in ex for s in sentences(p)]) for ex in shown]
+    ref_vecs = [encoder.encode([s for p in ex for s in split(p)]) for ex in shown]
     guard = MeaningGuard(encoder)
     score = lambda outs: score_rewrites(  # noqa: E731
-        inputs, outs, ref_vecs, encode=encoder.encode, split=sentences, entities=named_entities, guard=guard
+        inputs, outs, ref_vecs, encode=encoder.encode, split=split, entities=named_entities, guard=guard
     )
     # Every row is sampled from the same seed, so a row measured in an earlier run is reproduced
     # exactly: --no-baselines skips re-measuring prompting and the SFT warm-up next to a new adapter.
     results, folders = {}, dict(adapters)
     if baselines:
-        results["prompting (base, few-shot + reference)"] = score(rewrites(loaded, prompts, seed))
+        results["prompting (base, few-shot + reference)"] = score(rewrites(loaded, prompts, seed, sentences))
         folders = {"SFT warm-up (task_rephrase)": artifact("task_rephrase").folder, **adapters}
     from engine.bitlora import peft_folder
 
@@ -191,7 +199,7 @@ def evaluate(
         else:
             model.load_adapter(str(peft_folder(folder)), adapter_name=label)
         model.set_adapter(label)
-        results[label] = score(rewrites(loaded, prompts, seed))
+        results[label] = score(rewrites(loaded, prompts, seed, sentences))
     return results
 
 
@@ -228,9 +236,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--no-baselines", action="store_true", help="only the --adapter rows (same seed, same inputs)"
     )
+    p.add_argument("--sentences", type=int, default=1, help="consecutive sentences per input")
     args = p.parse_args(argv)
     adapters = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.adapter}
-    results = evaluate(args.base, args.n, adapters, args.seed, baselines=not args.no_baselines)
+    results = evaluate(
+        args.base, args.n, adapters, args.seed, baselines=not args.no_baselines, sentences=args.sentences
+    )
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -52,6 +52,7 @@ class StyleData:
     train_prompts: int = option(64, help="training prompts (sentence, reference) pairs")
     min_words: int = option(8, help="shortest input sentence")
     max_words: int = option(30, help="longest input sentence")
+    sentences: int = option(1, help="consecutive sentences per input (> 1 lets the dropout act)")
     seed: int = option(0, help="seed of the prompt sampling")
 
 
@@ -112,11 +113,10 @@ class GrpoStyleRecipe(Recipe):
         split = sentence_splitter()
         refs = {name: _paragraphs(tasks.corpus_part([name], "train")[name]) for name in data.references}
         inputs = [
-            s
+            span
             for name in data.inputs
             for paragraph in _paragraphs(tasks.corpus_part([name], "train")[name])
-            for s in split(paragraph)
-            if data.min_words <= len(s.split()) <= data.max_words
+            for span in tasks.sentence_spans(paragraph, data.sentences, data.min_words, data.max_words)
         ]
         rows = []
         for _ in range(data.train_prompts):
@@ -225,7 +225,7 @@ class GrpoStyleRecipe(Recipe):
         """The seed paper's two diagnostics on the last rewarded batch's sentences."""
         import numpy as np
 
-        from training.rl.style_reward import style_spread
+        from training.rl.style_reward import dropout_stats, style_spread
 
         parts = getattr(self.reward_fn, "last", [])
         if not parts:
@@ -237,7 +237,11 @@ class GrpoStyleRecipe(Recipe):
         per_sentence, per_style = style_spread(
             np.asarray(fn.encode(texts)), {k: v for k, (v, _) in fn.refs.items()}
         )
-        return {"spread/per_sentence": per_sentence, "spread/per_style": per_style}
+        return {
+            "spread/per_sentence": per_sentence,
+            "spread/per_style": per_style,
+            **dropout_stats([p.style for p in parts]),
+        }
 
     def train(self) -> None:
         self.grpo = self.trainer()

@@ -213,6 +213,18 @@ class StyleReward:
         return [parts.total for parts in self.last]
 
 
+def dropout_stats(scores: Sequence[StyleScore]) -> dict[str, float]:
+    """How much the dropout acted on one batch: the share of sentence contributions dropped, and
+    the share of texts whose every contribution was drawn for dropping (the safeguard cancelled it)."""
+    kept = [k for s in scores for k in s.kept]
+    if not kept:
+        return {}
+    return {
+        "dropout/dropped": sum(not k for k in kept) / len(kept),
+        "dropout/safeguard": sum(s.safeguard for s in scores) / len(scores),
+    }
+
+
 def style_spread(sentence_vecs: np.ndarray, style_vecs: dict[str, np.ndarray]) -> tuple[float, float]:
     """The seed paper's two training diagnostics for one batch of generated sentences [m, d].
 
