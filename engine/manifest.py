@@ -264,18 +264,35 @@ def register_artifact(
         raw["version"] = MANIFEST_VERSION
         raw["artifacts"][name] = result.to_json()
         raw["artifacts"] = dict(sorted(raw["artifacts"].items()))
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(raw, fh, indent=2, ensure_ascii=False)
-                fh.write("\n")
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest ships with the app
-            os.replace(tmp, manifest_path(root))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_raw(root, raw)
     return result
+
+
+def _write_raw(root: Path, raw: dict) -> None:
+    """Replace manifest.json atomically (a crash leaves the old one whole)."""
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(raw, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest ships with the app
+        os.replace(tmp, manifest_path(root))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def record_metrics(name: str, key: str, value, root: Path | None = None) -> None:
+    """Set ``metrics[key]`` of the entry ``name``, leaving its files and hashes alone: an evaluation
+    made after training, such as the refinements tried against a kept adapter and not shipped."""
+    root = (root or paths.repo_assets_dir()).resolve()
+    with _locked(root):
+        raw = _read_raw(root)
+        if name not in raw["artifacts"]:
+            raise ArtifactError(f"No artifact named {name!r} is in {manifest_path(root)}.")
+        raw["artifacts"][name].setdefault("metrics", {})[key] = value
+        _write_raw(root, raw)
 
 
 def unregister_artifact(name: str, root: Path | None = None) -> None:
@@ -285,8 +302,4 @@ def unregister_artifact(name: str, root: Path | None = None) -> None:
         raw = _read_raw(root)
         if raw["artifacts"].pop(name, None) is None:
             return
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=root)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(raw, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, manifest_path(root))
+        _write_raw(root, raw)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ArtifactError
-from engine.manifest import artifact, load_manifest, register_artifact, unregister_artifact
+from engine.manifest import artifact, load_manifest, record_metrics, register_artifact, unregister_artifact
 from engine.models import ModelInfo
 
 BASE_SHA = "a" * 64
@@ -121,6 +121,18 @@ def test_registering_updates_one_entry_and_keeps_the_others(tmp_path):
     unregister_artifact("a", root=tmp_path)
     assert sorted(load_manifest(tmp_path)) == ["b"]
     assert not list(tmp_path.glob(".manifest-*"))  # no temp files left behind
+
+
+def test_recorded_metrics_join_the_entry_and_leave_its_files_verified(tmp_path):
+    _register(tmp_path, "a")
+    before = artifact("a", root=tmp_path)
+    record_metrics("a", "refinement", {"DPO": {"wqrm": 2.5}, "shipped": []}, root=tmp_path)
+    after = artifact("a", root=tmp_path)  # verifies every file's sha256 again
+    assert after.metrics == {"nll": 2.5, "refinement": {"DPO": {"wqrm": 2.5}, "shipped": []}}
+    assert after.files == before.files and after.created == before.created
+    with pytest.raises(ArtifactError, match="No artifact named 'b'"):
+        record_metrics("b", "refinement", {}, root=tmp_path)
+    assert not list(tmp_path.glob(".manifest-*"))
 
 
 def test_missing_manifest_means_no_artifacts(tmp_path):

@@ -34,3 +34,25 @@ def test_a_rephrase_adapter_that_breaks_meaning_more_often_does_not_ship():
     sft = {"wqrm": 0.1, "distinct_2": 0.8, "distinct_3": 0.9, "semantic_distance": 0.3, "style_distance": 0.4, "faithful": 0.3}
     assert ships(sft, {**sft, "wqrm": 0.2, "faithful": 0.35})
     assert not ships(sft, {**sft, "wqrm": 0.2, "faithful": 0.25})
+
+
+def test_the_comparison_is_recorded_in_the_kept_adapters_manifest_entry(tmp_path):
+    from engine.manifest import artifact, register_artifact
+    from training.eval.ddpo import record_refinement
+
+    def adapter(folder, payload):
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}')
+        (folder / "adapter_model.safetensors").write_bytes(payload)
+        return folder
+
+    kept = adapter(tmp_path / "adapters" / "task_rephrase", b"sft")
+    register_artifact("task_rephrase", "lora_adapter", [kept], "gemma3-270m", "a" * 64, root=tmp_path)
+    refined = {"dpo": adapter(tmp_path / "runs" / "dpo", b"dpo"), "ddpo": adapter(tmp_path / "runs" / "ddpo", b"x")}
+    sft = {"wqrm": 0.1, "distinct_2": 0.8, "distinct_3": 0.9, "semantic_distance": 0.3, "style_distance": 0.4}
+    results = {"SFT": sft, "dpo": {**sft, "wqrm": 0.3, "ships": False}, "ddpo": {**sft, "wqrm": 0.2, "ships": True}}
+    record_refinement("rephrase", results, refined, {"prompts": 12}, root=tmp_path)
+    entry = artifact("task_rephrase", root=tmp_path).metrics["refinement"]
+    assert entry["outcome"] == "ships: ddpo" and entry["prompts"] == 12 and entry["rows"] == results
+    digests = {label: r["adapter_sha256"] for label, r in entry["refined"].items()}
+    assert len(set(digests.values())) == 2 and all(len(d) == 64 for d in digests.values())
