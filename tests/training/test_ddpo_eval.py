@@ -54,5 +54,5 @@ def test_the_comparison_is_recorded_in_the_kept_adapters_manifest_entry(tmp_path
     record_refinement("rephrase", results, refined, {"prompts": 12}, root=tmp_path)
     entry = artifact("task_rephrase", root=tmp_path).metrics["refinement"]
     assert entry["outcome"] == "ships: ddpo" and entry["prompts"] == 12 and entry["rows"] == results
-    digests = {label: r["adapter_sha256"] for label, r in entry["refined"].items()}
+    digests = {label: r["adapter_sha256"] for label, r in entry["tried"].items()}
     assert len(set(digests.values())) == 2 and all(len(d) == 64 for d in digests.values())

@@ -64,3 +64,28 @@ def test_the_meaning_guard_column_counts_the_outputs_it_passes():
         guard=MeaningGuard(WordEncoder()),
     )
     assert out["faithful"] == 0.5
+
+
+def test_rl_rows_are_recorded_in_task_rephrase_with_the_ship_rule(tmp_path):
+    from engine.manifest import artifact, register_artifact
+    from training.eval.style_rl import SFT_ROW, record
+
+    def adapter(folder, payload):
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text('{"r": 8}')
+        (folder / "adapter_model.safetensors").write_bytes(payload)
+        return folder
+
+    kept = adapter(tmp_path / "adapters" / "task_rephrase", b"sft")
+    register_artifact("task_rephrase", "lora_adapter", [kept], "gemma3-270m", "a" * 64, root=tmp_path)
+    tried = {"rl": adapter(tmp_path / "runs" / "rl", b"rl"), "loses": adapter(tmp_path / "runs" / "l", b"l")}
+    rows = {
+        SFT_ROW: {"style_sim": 0.12, "ne_kept": 0.95},
+        "rl": {"style_sim": 0.13, "ne_kept": 0.92},
+        "loses": {"style_sim": 0.14, "ne_kept": 0.85},  # more style, but it drops names: does not ship
+    }
+    record(rows, tried, {"inputs": 24, "sentences": 2}, root=tmp_path)
+    entry = artifact("task_rephrase", root=tmp_path).metrics["style_rl_2_sentences"]
+    assert entry["outcome"] == "ships: rl" and set(entry["tried"]) == {"rl", "loses"}
+    record({"rl": rows["rl"]}, {"rl": tried["rl"]}, {"sentences": 1}, root=tmp_path)
+    assert artifact("task_rephrase", root=tmp_path).metrics["style_rl"]["outcome"].startswith("not compared")

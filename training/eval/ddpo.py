@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,32 +138,28 @@ def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: s
     return results
 
 
+SHIP_RULE = "WQRM above SFT's, no diversity measure (nor rephrase's faithful share) below"
+
+
 def record_refinement(
     task: str, results: dict, adapters: dict[str, Path], settings: dict, root: Path | None = None
 ) -> dict:
-    """Write the comparison into the manifest entry of the task's SFT adapter: the kept adapter carries
-    what was tried against it, with each refined adapter's digest (the weights stay in their run folder)."""
-    import datetime as dt
-
-    from engine.export.compose import adapter_sha256
-    from engine.manifest import record_metrics
+    """Write the comparison into the manifest entry of the task's SFT adapter (training/eval/record.py)."""
     from training.data.preference_pairs import TASK_ADAPTERS
+    from training.eval.record import record_comparison
 
     shipped = [label for label in adapters if results[label].get("ships")]
-    entry = {
-        "eval": "training/eval/ddpo.py",
-        "recorded": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        **settings,
-        "rows": results,
-        "refined": {
-            label: {"folder": str(folder), "adapter_sha256": adapter_sha256(folder)}
-            for label, folder in adapters.items()
-        },
-        "ship_rule": "WQRM above SFT's, no diversity measure (nor rephrase's faithful share) below",
-        "outcome": f"ships: {', '.join(shipped)}" if shipped else "SFT kept: no refined adapter passed",
-    }
-    record_metrics(TASK_ADAPTERS[task][1], "refinement", entry, root)
-    return entry
+    return record_comparison(
+        TASK_ADAPTERS[task][1],
+        "refinement",
+        eval_script="training/eval/ddpo.py",
+        rows=results,
+        adapters=adapters,
+        settings=settings,
+        rule=SHIP_RULE,
+        outcome=f"ships: {', '.join(shipped)}" if shipped else "SFT kept: no refined adapter passed",
+        root=root,
+    )
 
 
 def markdown(results: dict) -> str:
@@ -184,20 +179,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--adapter", action="append", default=[], help="label=peft folder")
     p.add_argument("--json", type=Path)
     p.add_argument("--record", action="store_true", help="write the result into the SFT adapter's manifest entry")
-    p.add_argument("--from-json", type=Path, help="record a result an earlier run wrote with --json")
+    p.add_argument("--from-json", type=Path, action="append", help="record rows earlier runs wrote with --json")
     args = p.parse_args(argv)
     adapters = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.adapter}
+    settings = {"prompts": args.n, "samples_per_prompt": args.samples, "seed": args.seed}
     if args.from_json:
-        results = json.loads(args.from_json.read_text())
+        from training.eval.record import measured_rows
+
+        results, settings["measured"] = measured_rows(args.from_json)
     else:
         results = evaluate(args.task, args.n, args.samples, adapters, args.base, args.seed)
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.record:
-        settings = {"prompts": args.n, "samples_per_prompt": args.samples, "seed": args.seed}
-        if args.from_json:  # when the rows were measured, not when they were recorded
-            settings["measured"] = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(args.from_json.stat().st_mtime))
         print(record_refinement(args.task, results, adapters, settings)["outcome"])
 
 

@@ -189,7 +189,7 @@ def evaluate(
     results, folders = {}, dict(adapters)
     if baselines:
         results["prompting (base, few-shot + reference)"] = score(rewrites(loaded, prompts, seed, sentences))
-        folders = {"SFT warm-up (task_rephrase)": artifact("task_rephrase").folder, **adapters}
+        folders = {SFT_ROW: artifact("task_rephrase").folder, **adapters}
     from engine.bitlora import peft_folder
 
     model = None
@@ -201,6 +201,39 @@ def evaluate(
         model.set_adapter(label)
         results[label] = score(rewrites(loaded, prompts, seed, sentences))
     return results
+
+
+SFT_ROW = "SFT warm-up (task_rephrase)"
+SHIP_RULE = "style sim above the SFT warm-up's with NE kept >= 0.9 (issue 14)"
+
+
+def beats_sft(sft: dict, row: dict) -> bool:
+    return row["style_sim"] > sft["style_sim"] and row["ne_kept"] >= 0.9
+
+
+def record(results: dict, adapters: dict[str, Path], settings: dict, root: Path | None = None) -> dict:
+    """Write the rows into task_rephrase's manifest entry: it stands in for task_rephrase_style until
+    an RL adapter passes the ship rule (training/eval/record.py)."""
+    from training.eval.record import record_comparison
+
+    sft = results.get(SFT_ROW)
+    winners = [label for label in adapters if sft and beats_sft(sft, results[label])]
+    if sft is None:
+        outcome = "not compared: no SFT warm-up row"
+    else:
+        outcome = f"ships: {', '.join(winners)}" if winners else "task_rephrase stands in: no RL adapter passed"
+    n = settings.get("sentences", 1)
+    return record_comparison(
+        "task_rephrase",
+        "style_rl" if n == 1 else f"style_rl_{n}_sentences",
+        eval_script="training/eval/style_rl.py",
+        rows=results,
+        adapters=adapters,
+        settings=settings,
+        rule=SHIP_RULE,
+        outcome=outcome,
+        root=root,
+    )
 
 
 def markdown(results: dict[str, dict]) -> str:
@@ -237,14 +270,24 @@ def main(argv: list[str] | None = None) -> None:
         "--no-baselines", action="store_true", help="only the --adapter rows (same seed, same inputs)"
     )
     p.add_argument("--sentences", type=int, default=1, help="consecutive sentences per input")
+    p.add_argument("--record", action="store_true", help="write the rows into task_rephrase's manifest entry")
+    p.add_argument("--from-json", type=Path, action="append", help="record rows earlier runs wrote with --json")
     args = p.parse_args(argv)
     adapters = {a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.adapter}
-    results = evaluate(
-        args.base, args.n, adapters, args.seed, baselines=not args.no_baselines, sentences=args.sentences
-    )
+    settings = {"inputs": args.n, "sentences": args.sentences, "seed": args.seed}
+    if args.from_json:  # same seed and inputs: rows measured in separate runs are comparable
+        from training.eval.record import measured_rows
+
+        results, settings["measured"] = measured_rows(args.from_json)
+    else:
+        results = evaluate(
+            args.base, args.n, adapters, args.seed, baselines=not args.no_baselines, sentences=args.sentences
+        )
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.record:
+        print(record(results, adapters, settings)["outcome"])
 
 
 if __name__ == "__main__":
