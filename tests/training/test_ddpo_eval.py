@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.training.fake_adapters import fake_adapter, register_kept
 from training.eval.ddpo import distinct_n, mean_pairwise_distance, mean_pairwise_style_distance, ships
 
 
@@ -37,18 +38,11 @@ def test_a_rephrase_adapter_that_breaks_meaning_more_often_does_not_ship():
 
 
 def test_the_comparison_is_recorded_in_the_kept_adapters_manifest_entry(tmp_path):
-    from engine.manifest import artifact, register_artifact
+    from engine.manifest import artifact
     from training.eval.ddpo import record_refinement
 
-    def adapter(folder, payload):
-        folder.mkdir(parents=True)
-        (folder / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}')
-        (folder / "adapter_model.safetensors").write_bytes(payload)
-        return folder
-
-    kept = adapter(tmp_path / "adapters" / "task_rephrase", b"sft")
-    register_artifact("task_rephrase", "lora_adapter", [kept], "gemma3-270m", "a" * 64, root=tmp_path)
-    refined = {"dpo": adapter(tmp_path / "runs" / "dpo", b"dpo"), "ddpo": adapter(tmp_path / "runs" / "ddpo", b"x")}
+    register_kept(tmp_path, "task_rephrase")
+    refined = {"dpo": fake_adapter(tmp_path / "runs" / "dpo", b"dpo"), "ddpo": fake_adapter(tmp_path / "runs" / "ddpo", b"x")}
     sft = {"wqrm": 0.1, "distinct_2": 0.8, "distinct_3": 0.9, "semantic_distance": 0.3, "style_distance": 0.4}
     results = {"SFT": sft, "dpo": {**sft, "wqrm": 0.3, "ships": False}, "ddpo": {**sft, "wqrm": 0.2, "ships": True}}
     record_refinement("rephrase", results, refined, {"prompts": 12}, root=tmp_path)

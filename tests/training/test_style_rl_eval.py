@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.training.fake_adapters import fake_adapter, register_kept
 from training.eval.style_rl import not_rewritten, score_rewrites, svc, word_similarity
 
 REF = np.eye(3)  # three reference sentences, orthogonal unit vectors
@@ -67,18 +68,11 @@ def test_the_meaning_guard_column_counts_the_outputs_it_passes():
 
 
 def test_rl_rows_are_recorded_in_task_rephrase_with_the_ship_rule(tmp_path):
-    from engine.manifest import artifact, register_artifact
+    from engine.manifest import artifact
     from training.eval.style_rl import SFT_ROW, record
 
-    def adapter(folder, payload):
-        folder.mkdir(parents=True)
-        (folder / "adapter_config.json").write_text('{"r": 8}')
-        (folder / "adapter_model.safetensors").write_bytes(payload)
-        return folder
-
-    kept = adapter(tmp_path / "adapters" / "task_rephrase", b"sft")
-    register_artifact("task_rephrase", "lora_adapter", [kept], "gemma3-270m", "a" * 64, root=tmp_path)
-    tried = {"rl": adapter(tmp_path / "runs" / "rl", b"rl"), "loses": adapter(tmp_path / "runs" / "l", b"l")}
+    register_kept(tmp_path, "task_rephrase")
+    tried = {"rl": fake_adapter(tmp_path / "runs" / "rl", b"rl"), "loses": fake_adapter(tmp_path / "runs" / "l", b"l")}
     rows = {
         SFT_ROW: {"style_sim": 0.12, "ne_kept": 0.95},
         "rl": {"style_sim": 0.13, "ne_kept": 0.92},
