@@ -97,7 +97,11 @@ def ships(sft: dict, candidate: dict) -> bool:
     return better and kept_meaning and all(candidate[k] >= sft[k] for k in keys)
 
 
-def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: str, seed: int) -> dict:
+def evaluate(
+    task: str, n: int, samples: int, adapters: dict[str, Path], base: str, seed: int, sft: bool = True
+) -> dict:
+    """One row per adapter (SFT first unless ``sft`` is False). Every row samples from the same seed,
+    so rows measured in separate runs (on two cores at once) are the rows one run would give."""
     from peft import PeftModel
 
     from engine.manifest import artifact
@@ -118,7 +122,8 @@ def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: s
     encoder, wqrm = default_encoder(), WQRM.load()
     guard = MeaningGuard(encoder) if task == "rephrase" else None
     model, results = None, {}
-    for label, folder in {"SFT": artifact(sft_name).folder, **adapters}.items():
+    rows = {"SFT": artifact(sft_name).folder, **adapters} if sft else dict(adapters)
+    for label, folder in rows.items():
         if model is None:
             model = PeftModel.from_pretrained(loaded.model, str(folder), adapter_name=label)
         else:
@@ -133,8 +138,9 @@ def evaluate(task: str, n: int, samples: int, adapters: dict[str, Path], base: s
         }
         if guard:
             results[label]["faithful"] = faithful_share([src for _, _, src in items], answers, guard)
-    for label in adapters:
-        results[label]["ships"] = ships(results["SFT"], results[label])
+    if sft:
+        for label in adapters:
+            results[label]["ships"] = ships(results["SFT"], results[label])
     return results
 
 
@@ -148,6 +154,10 @@ def record_refinement(
     from training.data.preference_pairs import TASK_ADAPTERS
     from training.eval.record import record_comparison
 
+    sft = results.get("SFT")
+    for label in adapters:  # rows merged from several runs carry no verdict yet
+        if sft is not None:
+            results[label]["ships"] = ships(sft, results[label])
     shipped = [label for label in adapters if results[label].get("ships")]
     return record_comparison(
         TASK_ADAPTERS[task][1],
@@ -157,7 +167,11 @@ def record_refinement(
         adapters=adapters,
         settings=settings,
         rule=SHIP_RULE,
-        outcome=f"ships: {', '.join(shipped)}" if shipped else "SFT kept: no refined adapter passed",
+        outcome=(
+            "not compared: no SFT row"
+            if sft is None
+            else f"ships: {', '.join(shipped)}" if shipped else "SFT kept: no refined adapter passed"
+        ),
         root=root,
     )
 
@@ -178,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--adapter", action="append", default=[], help="label=peft folder")
     p.add_argument("--json", type=Path)
+    p.add_argument("--skip-sft", action="store_true", help="only the --adapter rows (merge with --from-json)")
     p.add_argument("--record", action="store_true", help="write the result into the SFT adapter's manifest entry")
     p.add_argument("--from-json", type=Path, action="append", help="record rows earlier runs wrote with --json")
     args = p.parse_args(argv)
@@ -188,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
 
         results, settings["measured"] = measured_rows(args.from_json)
     else:
-        results = evaluate(args.task, args.n, args.samples, adapters, args.base, args.seed)
+        results = evaluate(args.task, args.n, args.samples, adapters, args.base, args.seed, not args.skip_sft)
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
