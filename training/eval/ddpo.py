@@ -152,13 +152,12 @@ def record_refinement(
 ) -> dict:
     """Write the comparison into the manifest entry of the task's SFT adapter (training/eval/record.py)."""
     from training.data.preference_pairs import TASK_ADAPTERS
-    from training.eval.record import record_comparison
+    from training.eval.record import record_comparison, verdict
 
-    sft = results.get("SFT")
-    for label in adapters:  # rows merged from several runs carry no verdict yet
-        if sft is not None:
-            results[label]["ships"] = ships(sft, results[label])
-    shipped = [label for label in adapters if results[label].get("ships")]
+    winners, outcome = verdict(results, "SFT", list(adapters), ships, "SFT kept: no refined adapter passed")
+    if "SFT" in results:  # rows merged from several runs carry no verdict yet
+        for label in adapters:
+            results[label]["ships"] = label in winners
     return record_comparison(
         TASK_ADAPTERS[task][1],
         "refinement",
@@ -167,11 +166,7 @@ def record_refinement(
         adapters=adapters,
         settings=settings,
         rule=SHIP_RULE,
-        outcome=(
-            "not compared: no SFT row"
-            if sft is None
-            else f"ships: {', '.join(shipped)}" if shipped else "SFT kept: no refined adapter passed"
-        ),
+        outcome=outcome,
         root=root,
     )
 

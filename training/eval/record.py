@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
+from collections.abc import Callable
 from pathlib import Path
+
+
+def verdict(
+    rows: dict, sft_row: str, tried: list[str], passes: Callable[[dict, dict], bool], if_none: str
+) -> tuple[list[str], str]:
+    """The tried rows that pass the ship rule against ``sft_row``, and the outcome line to record."""
+    sft = rows.get(sft_row)
+    if sft is None:
+        return [], f"not compared: no {sft_row} row"
+    winners = [label for label in tried if passes(sft, rows[label])]
+    return winners, f"ships: {', '.join(winners)}" if winners else if_none
 
 
 def tried_adapters(adapters: dict[str, Path]) -> dict[str, dict]:
@@ -29,8 +40,11 @@ def measured_rows(paths: list[Path]) -> tuple[dict, str]:
     rows: dict = {}
     for path in paths:
         rows.update(json.loads(path.read_text()))
-    newest = max(p.stat().st_mtime for p in paths)
-    return rows, time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(newest))
+    return rows, _utc(max(p.stat().st_mtime for p in paths))
+
+
+def _utc(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def record_comparison(
@@ -50,7 +64,7 @@ def record_comparison(
 
     entry = {
         "eval": eval_script,
-        "recorded": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "recorded": _utc(dt.datetime.now(dt.UTC).timestamp()),
         **settings,
         "rows": rows,
         "tried": tried_adapters(adapters),

@@ -214,14 +214,10 @@ def beats_sft(sft: dict, row: dict) -> bool:
 def record(results: dict, adapters: dict[str, Path], settings: dict, root: Path | None = None) -> dict:
     """Write the rows into task_rephrase's manifest entry: it stands in for task_rephrase_style until
     an RL adapter passes the ship rule (training/eval/record.py)."""
-    from training.eval.record import record_comparison
+    from training.eval.record import record_comparison, verdict
 
-    sft = results.get(SFT_ROW)
-    winners = [label for label in adapters if sft and beats_sft(sft, results[label])]
-    if sft is None:
-        outcome = "not compared: no SFT warm-up row"
-    else:
-        outcome = f"ships: {', '.join(winners)}" if winners else "task_rephrase stands in: no RL adapter passed"
+    stands_in = "task_rephrase stands in: no RL adapter passed"
+    _, outcome = verdict(results, SFT_ROW, list(adapters), beats_sft, stands_in)
     n = settings.get("sentences", 1)
     return record_comparison(
         "task_rephrase",

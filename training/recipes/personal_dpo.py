@@ -286,9 +286,8 @@ class PersonalDpoRecipe(Recipe):
             # forward in the backward (plus input grads through every layer) is pure cost on one core.
             gradient_checkpointing=False,
         )
-        rows = [
-            dict(p, **{WEIGHT: t.dpo_weight}) for p in self.pairs
-        ]  # no DDPO weights: every pair counts alike
+        # No DDPO weights: every pair counts alike.
+        rows = [dict(p, **{WEIGHT: t.dpo_weight}) for p in self.pairs]
         trainer = StackedDDPOTrainer(
             below=self.below_names,
             sft_weight=t.sft_weight,
