@@ -58,6 +58,13 @@ STAND_INS: dict[str, str] = {"task_rephrase_style": "task_rephrase"}
 ADAPTER_KIND = "lora_adapter"
 PERSONAL = "personal"  # the writer's own adapter, in the user's manifest
 PERSONAL_MODES = ("autocomplete",)  # the compositions it was trained on top of (its recipe's stack_on)
+# The writer's style adapter ("Learn my style", training/recipes/personal_style.py): trained on their own
+# paragraphs on the plain base, so every writing mode composes it (docs/persona.md, issue 24).
+PERSONAL_STYLE = "personal_style"
+USER_ADAPTER_MODES: dict[str, tuple[str, ...]] = {
+    PERSONAL: PERSONAL_MODES,
+    PERSONAL_STYLE: ("autocomplete", "continue", "rephrase"),
+}
 USER_ARTIFACTS = "artifacts"
 
 
@@ -128,8 +135,9 @@ class AdapterRegistry:
             if progress:
                 progress(f"loading adapter {name}", i / max(1, len(wanted)))
             self._add(entries[name])
-        if names is None or PERSONAL in names:
-            self.load_personal()
+        for user_name in USER_ADAPTER_MODES:
+            if names is None or user_name in names:
+                self.load_personal(user_name)
         if self.peft_model is not None:
             self._apply(())  # start from the plain base
         if progress:
@@ -163,7 +171,7 @@ class AdapterRegistry:
         """An adapter trained on top of others learned what *those versions* did not: refuse it otherwise."""
         from engine.export.compose import adapter_sha256
 
-        if art.name != PERSONAL:
+        if art.name not in USER_ADAPTER_MODES:
             return  # shipped adapters are retrained and shipped together; the check is for the user's own
         for below, sha in dict(art.extra.get("stack_on") or {}).items():
             if below not in self.adapters or adapter_sha256(self.adapters[below].folder) != sha:
@@ -172,24 +180,25 @@ class AdapterRegistry:
                     "(Killah was updated since): use \"Learn from my choices\" again to retrain it."
                 )
 
-    def load_personal(self) -> bool:
-        """(Re)load the writer's personal adapter from the user's manifest; True if it is loaded now.
+    def load_personal(self, name: str = PERSONAL) -> bool:
+        """(Re)load one of the writer's adapters (``USER_ADAPTER_MODES``) from the user's manifest; True
+        if it is loaded now.
 
-        Its compositions (``PERSONAL_MODES``) get it on top whenever the user's manifest lists it,
-        so a refused one is named in the status with the reason.
+        Its compositions get it on top whenever the user's manifest lists it, so a refused one (damaged,
+        another base) is named in the status with the reason and the modes run without it.
         """
         from engine.manifest import load_manifest
 
-        self.remove(PERSONAL)
+        self.remove(name)
         try:
-            entry = load_manifest(self.user_root).get(PERSONAL)
+            entry = load_manifest(self.user_root).get(name)
         except ArtifactError as exc:
-            entry, self.errors[PERSONAL] = None, str(exc)
+            entry, self.errors[name] = None, str(exc)
         if entry is None or entry.kind != ADAPTER_KIND:
             return False
-        for mode in PERSONAL_MODES:
-            if PERSONAL not in self.modes.get(mode, ()):
-                self.modes[mode] = (*self.modes.get(mode, ()), PERSONAL)
+        for mode in USER_ADAPTER_MODES[name]:
+            if name not in self.modes.get(mode, ()):
+                self.modes[mode] = (*self.modes.get(mode, ()), name)
         added = self._add(entry)
         if added:
             self._active = None  # peft may have switched to the new adapter: re-apply on the next activate
@@ -201,8 +210,8 @@ class AdapterRegistry:
         loaded = self.adapters.pop(name, None)
         self._enabled.pop(name, None)
         self.errors.pop(name, None)
-        if name == PERSONAL:  # shipped names stay in their modes, so the status says "not installed"
-            self.modes = {m: tuple(n for n in names if n != PERSONAL) for m, names in self.modes.items()}
+        if name in USER_ADAPTER_MODES:  # shipped names stay in their modes: the status says "not installed"
+            self.modes = {m: tuple(n for n in names if n != name) for m, names in self.modes.items()}
         if loaded is None or self.peft_model is None:
             return
         with self._lock:
@@ -213,10 +222,10 @@ class AdapterRegistry:
             self.peft_model.base_model.delete_adapter(name)
             self._active = None  # re-applied on the next activate
 
-    def delete_personal(self) -> None:
-        """Unload the personal adapter and delete its files and its entry in the user's manifest."""
-        self.remove(PERSONAL)
-        delete_user_adapter(PERSONAL, self.user_root)
+    def delete_personal(self, name: str = PERSONAL) -> None:
+        """Unload one of the writer's adapters and delete its files and its entry in the user's manifest."""
+        self.remove(name)
+        delete_user_adapter(name, self.user_root)
 
     def _load(self, name: str, folder: Path) -> Path:
         """Load one adapter; returns the peft folder it came from (a Bit-LoRA one is unpacked first)."""
@@ -379,9 +388,10 @@ def delete_user_adapter(name: str = PERSONAL, root: Path | None = None) -> bool:
         entry = load_manifest(root).get(name)
     except ArtifactError:
         entry = None
-    if entry is None:
-        return False
-    unregister_artifact(name, root)
-    if entry.folder.resolve().is_relative_to(root.resolve()) and entry.folder.resolve() != root.resolve():
-        shutil.rmtree(entry.folder, ignore_errors=True)
-    return True
+    if entry is not None:
+        unregister_artifact(name, root)
+        if entry.folder.resolve().is_relative_to(root.resolve()) and entry.folder.resolve() != root.resolve():
+            shutil.rmtree(entry.folder, ignore_errors=True)
+    for stray in (root / "adapters").glob(f"{name}-*"):  # personal_style's folders, a stopped run's too
+        shutil.rmtree(stray, ignore_errors=True)
+    return entry is not None
