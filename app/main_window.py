@@ -27,6 +27,7 @@ from app.prompter import Prompter
 from app.refcount_guard import pin_singletons
 from app.settings import Settings, load_settings, save_settings
 from app.settings_dialog import SettingsDialog
+from app.style_learning import install_style_learning
 from app.style_panel import StylePanel, StyleService
 from app.style_rephrase import install_style_rephrase
 from engine.documents import shown_path
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.choices = install_choices(self)  # recording, "Learn from my choices", the personal adapter
         self.style_rephrase = install_style_rephrase(self)  # "Rephrase in my style…", on the style memory
+        self.style_learning = install_style_learning(self)  # "Learn my style": the style adapter
         self._word_timer = QTimer(self)
         self._word_timer.setSingleShot(True)
         self._word_timer.timeout.connect(self._update_word_count)
@@ -526,6 +528,7 @@ class MainWindow(QMainWindow):
             self.dictation.shutdown()
         self.assist.cancel()
         self.choices.shutdown()
+        self.style_learning.shutdown()
         self.completion.dismiss()
         self.client.shutdown()
         if self.style_service is not None:
