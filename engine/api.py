@@ -46,7 +46,6 @@ from engine.quality.best_of_n import (
     take_params,
 )
 from engine.quality.guard import MeaningGuard
-from engine.quality.keep import DEFAULT_COPY_BIAS, DEFAULT_MAX_COPY_RUN, VocabClasses, copy_rule
 from engine.quality.selection_check import check_rephrase_selection, language_of
 
 log = logging.getLogger(__name__)
@@ -128,10 +127,6 @@ class Engine:
         self.last_style: StyleContext | None = None  # what conditioned the last request (None: not asked)
         self.last_prompt = ""  # the prompt text of the last streamed request, as decoded (tests, evals)
         self.style_k, self.style_budget = DEFAULT_K, DEFAULT_BUDGET_TOKENS
-        # Rephrase's copy-aware decoding (engine/quality/keep.py); None: the old decoding (evals).
-        self.copy_bias: float | None = DEFAULT_COPY_BIAS
-        self.max_copy_run = DEFAULT_MAX_COPY_RUN
-        self._vocab_classes: VocabClasses | None = None
 
     def attach_style_memory(self, memory: Any) -> None:
         """The style memory that ``style=StyleRequest(...)`` requests retrieve from (None: none)."""
@@ -211,6 +206,8 @@ class Engine:
             self.adapters = self._load_adapters(self._adapters_root)
         else:
             self.adapters.load_personal(name)
+        if self.programs is not None:  # its compositions' programs merged the old weights: rebuilt
+            self.programs.forget(name)
         return self.adapter_status  # the next request's activate() drops the stale KV cache
 
     def delete_user_adapter(self, name: str) -> str:
@@ -221,6 +218,8 @@ class Engine:
             self.adapters.delete_personal(name)
         else:
             delete_user_adapter(name)
+        if self.programs is not None:
+            self.programs.forget(name)
         return self.adapter_status
 
     def _eos_ids(self) -> set[int]:
@@ -334,20 +333,7 @@ class Engine:
         self._styled(Mode.REPHRASE, "", text, style)  # records that style was not applied, and why
         check_rephrase_selection(text, MAX_REPHRASE_CHARS)  # too long, code, a table, another language
         prompt, ids = self._rephrase_prompt(text)
-        params = self._keeping(text, params or self.mode_params[Mode.REPHRASE])
         return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
-
-    def _keeping(self, text: str, params: GenerationParams) -> GenerationParams:
-        """``params`` with the copy-aware rule for rewriting ``text`` (engine/quality/keep.py), unless
-        the caller brought its own rule or ``copy_bias`` is None (the old decoding, for evals)."""
-        if params.rule is not None or self.copy_bias is None:
-            return params
-        if self._vocab_classes is None:
-            self._vocab_classes = VocabClasses(self.generator.vocab.strings)
-        end_ids = set(self.generator.eos_ids) | self.generator.vocab.newline_ids
-        source_ids = self.tokenizer(" " + " ".join(text.split()), add_special_tokens=False)["input_ids"]
-        rule = copy_rule(text, source_ids, self._vocab_classes, end_ids, self.copy_bias, self.max_copy_run)
-        return replace(params, rule=rule)
 
     def _rephrase_prompt(self, text: str) -> tuple[str, list[int] | None]:
         if self.info.has_chat_template:
@@ -390,7 +376,6 @@ class Engine:
         self.check_text(text)
         check_rephrase_selection(text, MAX_REPHRASE_CHARS)
         prompt = self.style_rephrase_prompt(text, style)
-        params = self._keeping(text, params or self.mode_params[Mode.REPHRASE_STYLE])
         return self._strip_leading(self._run(Mode.REPHRASE_STYLE, prompt, None, params, cancel))
 
     def style_rephrase_prompt(self, text: str, style: StyleRequest | None = None) -> str:

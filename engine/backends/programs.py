@@ -87,6 +87,15 @@ class ProgramsPerComposition:
         self._keep(key, backend)
         return backend, ""
 
+    def forget(self, name: str) -> None:
+        """An adapter was retrained or deleted (the writer's own): its compositions' programs are stale.
+        The next request builds the new one in the background (eager serves meanwhile); a build of the old
+        weights still running is dropped when it ends."""
+        with self._lock:
+            for table in (self._ready, self._failed, self._specs):
+                for key in [k for k in table if name in k]:
+                    del table[key]
+
     @property
     def ready(self) -> list[Composition]:
         with self._lock:
@@ -151,6 +160,11 @@ class ProgramsPerComposition:
             self._building = key
 
         def ready(path: Path) -> None:
+            if self._specs.get(key) is not spec:  # forgotten while it was built: old adapter weights
+                with self._lock:
+                    self._building = None
+                self._next()
+                return
             try:
                 backend = self._load(path)
             except KillahError as exc:
