@@ -37,6 +37,7 @@ from training.config import (
     section,
 )
 from training.recipe import Recipe, time_budget_callback, trainer_arguments, write_run_log
+from training.runner import RunnerConfig
 
 RECIPE = "training/recipes/grpo_style.py"
 
@@ -65,6 +66,16 @@ class GrpoTrain(TrainConfig):
     min_p: float = option(0.05, help="min-p of the rollouts (the engine's sampler)")
     dropout: bool = option(True, help="style reward dropout (gamma=10, eps_max=0.9)")
     bitlora: bool = option(False, help="ternary (1.58-bit) LoRA matrices, shipped packed at 2 bits")
+    top_layers: int = option(
+        0, help="train the LoRA of the top N decoder layers only, the rest frozen (0: every layer)"
+    )
+    cache_trunk: bool = option(
+        True,
+        help="with top_layers: run the frozen layers once per rollout batch, not in every update pass (exact)",
+    )
+    gradient_checkpointing: bool = option(
+        True, help="recompute activations in the backward pass (TRL's default); false: less compute, more memory"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +90,9 @@ class GrpoStyleConfig(RecipeConfig):
     lora: LoraAdapterConfig = section(LoraAdapterConfig, "a fresh LoRA when there is no warm-up adapter")
     train: GrpoTrain = section(GrpoTrain, "Dr.GRPO settings")
     output: OutputConfig = section(OutputConfig, "the adapter and its manifest entry")
+    runner: RunnerConfig = section(
+        RunnerConfig, "checkpoints, resume and niceness of a long run (training/runner.py)"
+    )
 
 
 def sentence_splitter():
@@ -99,8 +113,10 @@ class GrpoStyleRecipe(Recipe):
 
     def setup(self) -> None:
         from engine.models import load_model
+        from training.runner import cooperate
 
         super().setup()
+        cooperate(self.cfg.runner.nice, self.cfg.train.threads)
         self.loaded = load_model(self.cfg.base)
 
     # -- data: (exemplars + rephrase prompt, source sentence, reference writer)
@@ -156,6 +172,13 @@ class GrpoStyleRecipe(Recipe):
             config = lora.lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules)
             self.peft_model = get_peft_model(self.loaded.model, config)
         self.ternary = make_ternary(self.peft_model) if self.cfg.train.bitlora else 0
+        self.trunk_cache = None
+        if self.cfg.train.top_layers:
+            from training.rl.trunk_cache import TrunkCache, freeze_below
+
+            trunk = freeze_below(self.peft_model, self.cfg.train.top_layers)
+            if self.cfg.train.cache_trunk and trunk:
+                self.trunk_cache = TrunkCache(self.peft_model, trunk)
 
     # -- train: TRL GRPOTrainer, Dr.GRPO loss
 
@@ -181,8 +204,19 @@ class GrpoStyleRecipe(Recipe):
         from trl import GRPOConfig, GRPOTrainer
 
         from training.answer_lines import line_stop_ids
+        from training.runner import ListState, RandomState, TrainerRun
 
         t = self.cfg.train
+        self.reward_fn = self.reward()
+        # Checkpoints only where a batch of rollouts is used up (every num_iterations steps): the
+        # rollouts reused between steps live in the trainer, not in its checkpoint.
+        self.run = TrainerRun(
+            self.cfg,
+            RECIPE,
+            self.loaded.info.source_sha256,
+            align=t.num_iterations,
+            extra={"reward_rng": RandomState(self.reward_fn.rng), "log_rows": ListState(self.log_rows)},
+        )
         args = trainer_arguments(
             GRPOConfig,
             self.cfg,
@@ -196,18 +230,23 @@ class GrpoStyleRecipe(Recipe):
             min_p=t.min_p,
             bf16=False,
             disable_dropout=True,
+            gradient_checkpointing=t.gradient_checkpointing,
             # A rollout ends at the end of its line, where the engine's Rephrase stops (a first probe at
             # 270M without this ran every rollout to max_completion_tokens: clipped_ratio 1.0).
             generation_kwargs={"eos_token_id": line_stop_ids(self.loaded.tokenizer)},
+            **self.run.trainer_arguments(),
         )
-        self.reward_fn = self.reward()
         return GRPOTrainer(
             model=self.peft_model,
             reward_funcs=[self.reward_fn],
             args=args,
             train_dataset=Dataset.from_list(self.rows),
             processing_class=self.loaded.tokenizer,
-            callbacks=[self._diagnostics_callback(), time_budget_callback(t.time_budget_s)],
+            callbacks=[
+                self._diagnostics_callback(),
+                time_budget_callback(t.time_budget_s),
+                *self.run.callbacks(),
+            ],
         )
 
     def _diagnostics_callback(self):
@@ -245,12 +284,15 @@ class GrpoStyleRecipe(Recipe):
 
     def train(self) -> None:
         self.grpo = self.trainer()
-        self.grpo.train()
+        self.run.train(self.grpo)
+        # runner.stop_after ended this process before max_steps: nothing is shipped, the run resumes
+        self.paused = self.run.stopped_at is not None
 
     def evaluate(self) -> dict:
         rewards = [r["reward"] for r in self.log_rows if "reward" in r]
         return {
             "steps": self.grpo.state.global_step,
+            "resumed_from": str(self.run.resumed_from) if self.run.resumed_from else None,
             "loss_type": self.grpo.loss_type,
             "reward_first": round(rewards[0], 4) if rewards else None,
             "reward_last": round(rewards[-1], 4) if rewards else None,
@@ -266,6 +308,11 @@ class GrpoStyleRecipe(Recipe):
 
         out = self.cfg.output
         write_run_log(out.run_path, self.log_rows)
+        if self.paused:
+            print(
+                json.dumps({"paused": out.name, "checkpoint": str(self.run.saved[-1]), **metrics}), flush=True
+            )
+            return
         if self.cfg.train.bitlora:
             metrics.update(export_bitlora(self.peft_model, out.path))
         else:
