@@ -150,3 +150,22 @@ def test_eager_weights_leave_memory_while_programs_serve_and_come_back_exactly(
     engine.run_to_text(engine.complete("w5 w6 w7"))  # autocomplete has no program: eager again
     assert engine.backend is engine.eager and not engine.eager.weights.parked
     assert torch.equal(_forced_logits(engine.eager, ids), before)
+
+
+def test_a_retrained_adapter_is_not_served_by_the_program_of_its_old_weights(
+    tiny_gemma_dir, gemma_adapters, tiny_gemma_composed_fp32, program_cache, tmp_path
+):
+    """The writer's own adapters (personal, personal_style) change during a session: Learn my style
+    writes new weights under the same name; the engine forgets the old program (Engine.reload_user_adapter)."""
+    from tests.export.tiny_models import save_random_lora
+
+    loaded = load_model(tiny_gemma_dir)
+    eager = EagerBackend(loaded)
+    programs = ProgramsPerComposition(loaded, eager, quant="fp32", build=False, cache=program_cache, max_seq=128)
+    old, _ = programs.backend_for(("persona", "task"), gemma_adapters)
+    assert old.name == "executorch"
+    retrained = save_random_lora(tiny_gemma_dir, tmp_path / "task", seed=7, targets=["v_proj", "down_proj"])
+    programs.forget("task")
+    backend, note = programs.backend_for(("persona", "task"), [gemma_adapters[0], retrained])
+    assert backend is eager and "No ExecuTorch program" in note  # (build=True: built in the background)
+    assert programs.ready == []
