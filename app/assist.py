@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QTextEdit,
     QVBoxLayout,
@@ -35,7 +36,9 @@ from app.editor import GhostTextEdit
 from app.engine_worker import EngineClient
 from app.word_diff import word_diff_html
 
-REPHRASE_TAKES = 3  # best-of-3: about 2-3x one take's time (docs/quality.md, Best-of-n)
+# Adaptive best-of-n: the engine stops at the first take that passes the guard and rewords enough,
+# so 5 is a cap, not a cost (docs/quality.md, Best-of-n).
+REPHRASE_TAKES = 5
 
 Notify = Callable[[str, str], None]  # (title, message)
 
@@ -76,6 +79,11 @@ class RephraseDialog(QDialog):
         self.status = QLabel("Rewriting…")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        # A passage is rewritten sentence by sentence: how many are done (hidden for one sentence).
+        self.progress = QProgressBar()
+        self.progress.setFormat("Sentence %v of %m")
+        self.progress.hide()
+        layout.addWidget(self.progress)
         self.rewrite_view = QPlainTextEdit()
         self.rewrite_view.setPlaceholderText("The rewrite appears here.")
         layout.addWidget(self.rewrite_view)
@@ -122,6 +130,7 @@ class RephraseDialog(QDialog):
             view.clear()
         for label in (self.reasons_label, self.score_label, self.style_note):
             label.setText("")
+        self.progress.hide()
         self.status.setText("Rewriting…")
         self.accept_button.setEnabled(False)
         self._set_navigation()
@@ -130,6 +139,11 @@ class RephraseDialog(QDialog):
         """What conditioned the takes (engine.persona.StyleContext) and the adapters that drew them."""
         self.style_note.setText(style.describe().replace("Style: ", "Your style from: ", 1))
         self.style_note.setToolTip("\n\n".join(style.texts))
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setVisible(total > 1)
 
     def append(self, piece: str) -> None:
         cursor = self.rewrite_view.textCursor()
@@ -210,6 +224,7 @@ class AssistController(QObject):
         client.failed.connect(self._on_failed)
         client.candidatesReady.connect(self._on_candidates)
         client.styleUsed.connect(self._on_style_used)
+        client.takesProgress.connect(self._on_takes_progress)
         editor.escapePressed.connect(self.cancel)
         # The last Continue, for "another take": (position, text before it, inserted text, take number).
         self.last_continue: tuple[int, str, str, int] | None = None
@@ -415,6 +430,10 @@ class AssistController(QObject):
     def _on_style_used(self, request_id: int, style: object) -> None:
         if request_id == self._rid and self.rephrase_dialog is not None and style is not None:
             self.rephrase_dialog.show_style(style)
+
+    def _on_takes_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id == self._rid and self.rephrase_dialog is not None:
+            self.rephrase_dialog.show_progress(done, total)
 
     def _on_candidates(self, request_id: int, found: object) -> None:
         if request_id == self._rid and self.rephrase_dialog is not None:

@@ -55,6 +55,7 @@ class EngineWorker(QObject):
     failed = Signal(int, str)
     candidates = Signal(int, object)  # request id, engine.quality.best_of_n.CandidateSet (best first)
     styled = Signal(int, object)  # request id, engine.persona.StyleContext: what conditioned it
+    takesProgress = Signal(int, int, int)  # request id, sentences rewritten, sentences in all (a passage)
 
     def __init__(self, engine: Any = None) -> None:
         super().__init__()
@@ -134,7 +135,9 @@ class EngineWorker(QObject):
         """Best-of-n Rephrase: the first take streams as pieces, then one ``candidates`` CandidateSet."""
 
         def start() -> Iterator[str]:
-            found = self.engine.rephrase_candidates(text, n=n, cancel=token, on_piece=emit)
+            found = self.engine.rephrase_candidates(
+                text, n=n, cancel=token, on_piece=emit, on_progress=lambda d, t: self.takesProgress.emit(request_id, d, t)
+            )
             self.candidates.emit(request_id, found)
             return iter(())
 
@@ -156,7 +159,12 @@ class EngineWorker(QObject):
             if self.engine.style_memory is not memory:
                 self.engine.attach_style_memory(memory)
             found = self.engine.rephrase_in_style_candidates(
-                text, style=StyleRequest(document=self.style_document), n=n, cancel=token, on_piece=emit
+                text,
+                style=StyleRequest(document=self.style_document),
+                n=n,
+                cancel=token,
+                on_piece=emit,
+                on_progress=lambda d, t: self.takesProgress.emit(request_id, d, t),
             )
             self.styled.emit(request_id, self.engine.last_style)
             self.candidates.emit(request_id, found)
@@ -266,6 +274,7 @@ class EngineClient(QObject):
     failed = Signal(int, str)
     candidatesReady = Signal(int, object)  # request id, CandidateSet: the ranked takes of a Rephrase
     styleUsed = Signal(int, object)  # request id, StyleContext (exemplars and their documents, or why none)
+    takesProgress = Signal(int, int, int)  # request id, sentences rewritten, sentences in all (a passage)
     _runRequested = Signal(int, str, str, object)
     _tidyRequested = Signal(int, str, str, object)
     _warmRequested = Signal(int, str, object)
@@ -292,6 +301,7 @@ class EngineClient(QObject):
         self._styleTakesRequested.connect(self.worker.rephrase_style_takes)
         self._takeRequested.connect(self.worker.continue_take)
         self.worker.candidates.connect(self.candidatesReady)
+        self.worker.takesProgress.connect(self.takesProgress)
         self._loadRequested.connect(self.worker.load)
         self.worker.progress.connect(self.loadProgress)
         self.worker.loaded.connect(self._on_loaded)

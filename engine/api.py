@@ -38,14 +38,25 @@ from engine.persona.exemplars import (
     StyleRequest,
 )
 from engine.quality.best_of_n import (
+    MAX_TAKES,
+    Candidate,
     CandidateSet,
     Scorer,
     default_scorer,
     draw_takes,
+    draw_until,
     rank,
     take_params,
 )
-from engine.quality.guard import MeaningGuard
+from engine.quality.guard import GuardVerdict, MeaningGuard
+from engine.quality.keep import (
+    DEFAULT_COPY_BIAS,
+    DEFAULT_MAX_COPY_RUN,
+    VocabClasses,
+    copy_rule,
+    words_changed,
+)
+from engine.quality.passages import passage_candidates, passage_units
 from engine.quality.selection_check import check_rephrase_selection, language_of
 
 log = logging.getLogger(__name__)
@@ -55,7 +66,9 @@ MAX_REPHRASE_CHARS = 4000  # a few paragraphs: a small model cannot rewrite more
 # Eager unused this long while programs serve -> its ~1.1 GB of fp32 base weights leave memory. Long
 # enough that a mode still waiting for its program keeps them; reading them back costs ~1 s.
 PARK_EAGER_AFTER_S = 60.0
-MAX_DICTATION_CHARS = 2000  # one utterance; Whisper's 30 s window holds ~100 words
+MAX_DICTATION_CHARS = 2000
+# Adaptive best-of-n's time budget per sentence: ~5 takes of the ExecuTorch program (~1.8 s each).
+REPHRASE_BUDGET_S = 10.0  # one utterance; Whisper's 30 s window holds ~100 words
 
 __all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError", "StyleContext", "StyleRequest"]
 
@@ -127,6 +140,12 @@ class Engine:
         self.last_style: StyleContext | None = None  # what conditioned the last request (None: not asked)
         self.last_prompt = ""  # the prompt text of the last streamed request, as decoded (tests, evals)
         self.style_k, self.style_budget = DEFAULT_K, DEFAULT_BUDGET_TOKENS
+        # Rephrase's copy-aware decoding (engine/quality/keep.py); None: the old decoding (evals).
+        self.copy_bias: float | None = DEFAULT_COPY_BIAS
+        self.max_copy_run = DEFAULT_MAX_COPY_RUN
+        # Adaptive best-of-n: no new take starts after this long (one take, at least, always runs).
+        self.rephrase_budget_s: float | None = REPHRASE_BUDGET_S
+        self._vocab_classes: VocabClasses | None = None
 
     def attach_style_memory(self, memory: Any) -> None:
         """The style memory that ``style=StyleRequest(...)`` requests retrieve from (None: none)."""
@@ -333,7 +352,20 @@ class Engine:
         self._styled(Mode.REPHRASE, "", text, style)  # records that style was not applied, and why
         check_rephrase_selection(text, MAX_REPHRASE_CHARS)  # too long, code, a table, another language
         prompt, ids = self._rephrase_prompt(text)
+        params = self._keeping(text, params or self.mode_params[Mode.REPHRASE])
         return self._strip_leading(self._run(Mode.REPHRASE, prompt, persona, params, cancel, ids=ids))
+
+    def _keeping(self, text: str, params: GenerationParams) -> GenerationParams:
+        """``params`` with the copy-aware rule for rewriting ``text`` (engine/quality/keep.py), unless
+        the caller brought its own rule or ``copy_bias`` is None (the old decoding, for evals)."""
+        if params.rule is not None or self.copy_bias is None:
+            return params
+        if self._vocab_classes is None:
+            self._vocab_classes = VocabClasses(self.generator.vocab.strings)
+        end_ids = set(self.generator.eos_ids) | self.generator.vocab.newline_ids
+        source_ids = self.tokenizer(" " + " ".join(text.split()), add_special_tokens=False)["input_ids"]
+        rule = copy_rule(text, source_ids, self._vocab_classes, end_ids, self.copy_bias, self.max_copy_run)
+        return replace(params, rule=rule)
 
     def _rephrase_prompt(self, text: str) -> tuple[str, list[int] | None]:
         if self.info.has_chat_template:
@@ -347,20 +379,23 @@ class Engine:
         self,
         text: str,
         *,
-        n: int = 3,
+        n: int = MAX_TAKES,
         seed: int | None = None,
         on_piece: Callable[[str], None] | None = None,
         cancel: CancelToken | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> CandidateSet:
-        """Best-of-n Rephrase: ``n`` takes across min-p settings, meaning-guarded and ranked, best first.
+        """Adaptive best-of-n Rephrase: takes across min-p settings until one passes the meaning guard
+        and rewords enough, at most ``n`` and within ``rephrase_budget_s``; guarded and ranked, best first.
 
         The first take's pieces go to ``on_piece`` while it is drawn; the takes run one after the
-        other and share the prompt's cached keys/values (engine/quality/best_of_n.py).
+        other and share the prompt's cached keys/values (engine/quality/best_of_n.py). A passage is
+        rewritten sentence by sentence (``on_progress(done, total)``; ``cancel`` stops between takes).
         """
         self.check_text(text)
         language = check_rephrase_selection(text, MAX_REPHRASE_CHARS)
-        start = lambda p: self.rephrase(text, params=p, cancel=cancel)  # noqa: E731
-        return self._guarded_takes(text, Mode.REPHRASE, language, start, n, seed, on_piece, cancel)
+        start = lambda unit, p: self.rephrase(unit, params=p, cancel=cancel)  # noqa: E731
+        return self._guarded_takes(text, Mode.REPHRASE, language, start, n, seed, on_piece, cancel, on_progress)
 
     def rephrase_in_style(
         self,
@@ -376,6 +411,7 @@ class Engine:
         self.check_text(text)
         check_rephrase_selection(text, MAX_REPHRASE_CHARS)
         prompt = self.style_rephrase_prompt(text, style)
+        params = self._keeping(text, params or self.mode_params[Mode.REPHRASE_STYLE])
         return self._strip_leading(self._run(Mode.REPHRASE_STYLE, prompt, None, params, cancel))
 
     def style_rephrase_prompt(self, text: str, style: StyleRequest | None = None) -> str:
@@ -398,31 +434,65 @@ class Engine:
         text: str,
         *,
         style: StyleRequest | None = None,
-        n: int = 3,
+        n: int = MAX_TAKES,
         seed: int | None = None,
         on_piece: Callable[[str], None] | None = None,
         cancel: CancelToken | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> CandidateSet:
         """Best-of-n "Rephrase in my style": Rephrase's takes, meaning guard and ranking, on the styled prompt.
         StyleError (nothing generated) without the writer's paragraphs."""
         self.check_text(text)
         language = check_rephrase_selection(text, MAX_REPHRASE_CHARS)
-        start = lambda p: self.rephrase_in_style(text, style=style, params=p, cancel=cancel)  # noqa: E731
-        return self._guarded_takes(text, Mode.REPHRASE_STYLE, language, start, n, seed, on_piece, cancel)
+        start = lambda unit, p: self.rephrase_in_style(unit, style=style, params=p, cancel=cancel)  # noqa: E731
+        return self._guarded_takes(
+            text, Mode.REPHRASE_STYLE, language, start, n, seed, on_piece, cancel, on_progress
+        )
 
-    def _guarded_takes(self, text, mode: Mode, language, start, n, seed, on_piece, cancel) -> CandidateSet:
-        """``n`` takes of ``start(params)``, each checked by the meaning guard and scored, best first."""
+    def _guarded_takes(self, text, mode: Mode, language, start, n, seed, on_piece, cancel, on_progress=None):
+        """Adaptive best-of-n of ``start(unit, params)``, guarded and scored, best first.
+
+        One sentence: takes until one passes the guard and rewords enough (``draw_until``). A passage of
+        2+ sentences is rewritten sentence by sentence, so none is lost, each one guarded; the passage's
+        take k joins each sentence's k-th best (``passage_candidates``). ``on_progress(done, total)``
+        after each sentence; ``on_piece`` gets the first take's pieces (a passage: each sentence's best).
+        """
         started = time.perf_counter()
+        units = passage_units(text)
+        if len(units) == 1:
+            takes = self._adaptive_takes(text, mode, start, n, seed, on_piece, cancel)
+        else:
+            per_unit: list[list[Candidate]] = []
+            rewritable = [u for u in units if not u.kept]
+            for unit in units:
+                if cancel is not None and cancel.cancelled:
+                    break
+                if unit.kept:
+                    per_unit.append([Candidate(unit.text, 0.0, 0, 0.0, GuardVerdict(True), None, 0.0)])
+                else:
+                    per_unit.append(rank(self._adaptive_takes(unit.text, mode, start, n, seed, None, cancel)))
+                    if on_progress is not None:
+                        on_progress(sum(1 for u in units[: len(per_unit)] if not u.kept), len(rewritable))
+                if on_piece is not None:
+                    on_piece(unit.before + per_unit[-1][0].text)
+            takes = passage_candidates(text, units[: len(per_unit)], per_unit) if per_unit else []
+        scores = self.quality_scorer.score(text, [t.text for t in takes]) if takes else []
+        takes = [replace(t, score=s) for t, s in zip(takes, scores, strict=True)]
+        return self._candidate_set(text, mode.value, takes, language, started, cancel)
+
+    def _adaptive_takes(self, text, mode, start, n, seed, on_piece, cancel) -> list[Candidate]:
         base = self.mode_params[mode]
         # A rewrite is about as long as its source: cap run-ons (a loose min-p take once ran 190 s).
         budget = int(1.6 * len(self.tokenizer(text, add_special_tokens=False)["input_ids"])) + 12
         base = base.with_overrides(max_new_tokens=min(base.max_new_tokens, budget))
-        takes = draw_takes(start, base, n, seed, on_piece, cancel)
-        texts = [t.text for t in takes]
-        verdicts = self.meaning_guard.check_many(text, texts) if takes else []
-        scores = self.quality_scorer.score(text, texts) if takes else []
-        takes = [replace(t, verdict=v, score=s) for t, v, s in zip(takes, verdicts, scores, strict=True)]
-        return self._candidate_set(text, mode.value, takes, language, started, cancel)
+
+        def judge(take: Candidate) -> Candidate:
+            verdict = self.meaning_guard.check(text, take.text)
+            return replace(take, verdict=verdict, changed=words_changed(text, take.text))
+
+        return draw_until(
+            lambda p: start(text, p), base, judge, n, seed, self.rephrase_budget_s, on_piece, cancel
+        )
 
     def continue_candidates(
         self,

@@ -231,6 +231,11 @@ class Generator:
             self._vocab = VocabIndex(self.tokenizer)
         return self._vocab
 
+    @property
+    def vocab(self) -> VocabIndex:
+        """The tokens' strings (read once, on first use)."""
+        return self._vocab_index()
+
     # -- healing ----------------------------------------------------------------
 
     def _heal(self, prompt_ids: list[int], prompt_text: str) -> tuple[list[int], str, list[int] | None]:
@@ -340,10 +345,13 @@ class Generator:
         decode_started = None
         pos = len(items)
         stop = ""
+        text = ""  # the take so far, decoded
         while True:
             if cancel is not None and cancel.cancelled:
                 stop = "cancelled"
                 break
+            # The rule shapes what is drawn; the logprob below stays the model's own.
+            shaped = params.rule.adjust(logits, generated, text) if params.rule is not None else logits
             forbidden = None
             if not generated:
                 forbidden = set(self.eos_ids)
@@ -352,11 +360,11 @@ class Generator:
                     # after a full stop the model often wants one. Ask for words instead.
                     forbidden |= self._vocab_index().newline_ids
             if generated or allowed is None:
-                token = sample(logits, history, params.sampling, generator, forbidden)
+                token = sample(shaped, history, params.sampling, generator, forbidden)
             else:
-                mask = torch.full_like(logits, float("-inf"))
+                mask = torch.full_like(shaped, float("-inf"))
                 mask[allowed] = 0.0
-                token = sample(logits + mask, history, params.sampling, generator, forbidden)
+                token = sample(shaped + mask, history, params.sampling, generator, forbidden)
             if not generated:
                 stats.first_token_seconds = time.perf_counter() - started
                 decode_started = time.perf_counter()

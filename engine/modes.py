@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from engine.sampling import SamplingParams
+from engine.sampling import LogitsRule, SamplingParams
 
 
 class Mode(StrEnum):
@@ -28,6 +28,8 @@ class GenerationParams:
     stop_at_sentence_end: bool = False  # autocomplete: stop after . ! ? …
     stop_at_newline: bool = False
     stop_at_paragraph: bool = False
+    # A per-request rule over the logits (Rephrase: engine.sampling.CopyRule for its source).
+    rule: LogitsRule | None = field(default=None, compare=False)
 
     def with_overrides(self, **kwargs) -> GenerationParams:
         sampling_keys = {"temperature", "min_p", "repetition_penalty", "no_repeat_ngram"}
@@ -53,9 +55,10 @@ DEFAULT_PARAMS: dict[Mode, GenerationParams] = {
     ),
     Mode.REPHRASE: GenerationParams(
         max_new_tokens=120,
-        # A base model's easiest "rewrite" is a copy: forbidding any 4-gram already in the
-        # prompt (which holds the source) forces new wording but allows its words.
-        sampling=SamplingParams(temperature=0.5, min_p=0.15, repetition_penalty=1.0, no_repeat_ngram=4),
+        # No prompt-wide n-gram ban: it forbade copying any 4 tokens of the source, so long names and
+        # fixed phrases were mangled. Engine.rephrase adds the copy-aware rule instead
+        # (engine/quality/keep.py): what must stay cannot be lost, nothing the source lacks comes in.
+        sampling=SamplingParams(temperature=0.5, min_p=0.15, repetition_penalty=1.0),
         stop_at_newline=True,
     ),
     # Dictation clean-up copies the writer's words: greedy (the same transcript gives the same text,
@@ -68,7 +71,5 @@ DEFAULT_PARAMS: dict[Mode, GenerationParams] = {
         stop_at_newline=True,
     ),
 }
-# Rephrase in my style rewrites as Rephrase does, one line, with the same sampling. The 4-gram ban
-# also covers the exemplar paragraphs in its prompt (they are prompt text): their phrases cannot be
-# copied word for word. Not measured against the eval's sampling, which has no ban (docs/style_rl.md).
+# Rephrase in my style rewrites as Rephrase does, one line, with the same sampling and copy rule.
 DEFAULT_PARAMS[Mode.REPHRASE_STYLE] = DEFAULT_PARAMS[Mode.REPHRASE]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # cut (safer, closer to the source) and a looser one (more varied), then the two in between.
 MIN_P_SETTINGS: tuple[float | None, ...] = (None, 0.3, 0.05, 0.22, 0.1)
 MAX_TAKES = len(MIN_P_SETTINGS)
+MIN_CHANGED = 0.15  # a rephrase changes at least this share of the source's words
 
 
 class Scorer(Protocol):
@@ -97,10 +98,21 @@ class Candidate:
     seconds: float  # wall time of this take (the first includes the prefill)
     verdict: GuardVerdict | None = None  # Rephrase only
     score: float | None = None  # the scorer's value; None where not meaningful
+    changed: float | None = None  # Rephrase: share of the source's words not kept (keep.words_changed)
 
     @property
     def demoted(self) -> bool:
         return self.verdict is not None and not self.verdict.ok
+
+    @property
+    def near_copy(self) -> bool:
+        """Faithful but hardly reworded: the reader sees their own sentence back."""
+        return self.changed is not None and self.changed < MIN_CHANGED
+
+    @property
+    def accepted(self) -> bool:
+        """A take adaptive best-of-n may stop at: the guard passes it and it rewords enough."""
+        return self.verdict is not None and self.verdict.ok and not self.near_copy
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,7 @@ def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
     def key(c: Candidate) -> tuple:
         faults = len(c.verdict.kinds) if c.verdict is not None and not c.verdict.ok else 0
         score = c.score if c.score is not None else float("-inf")
-        return (not c.text.strip(), faults > 0, faults, -score)
+        return (not c.text.strip(), faults > 0, faults, c.near_copy, -score)
 
     unique: dict[str, Candidate] = {}
     for c in candidates:  # two takes with the same text are one choice for the user
@@ -157,6 +169,43 @@ def all_take_params(base: GenerationParams, n: int, seed: int | None) -> list[Ge
     return [take_params(base, i, seed) for i in range(n)]
 
 
+def draw_until(
+    start: Callable[[GenerationParams], Iterator[str]],
+    base: GenerationParams,
+    judge: Callable[[Candidate], Candidate],
+    n_max: int,
+    seed: int | None,
+    budget_s: float | None = None,
+    on_piece: Callable[[str], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> list[Candidate]:
+    """Adaptive best-of-n: takes 0, 1, … until ``judge`` (guard verdict, words changed) accepts one,
+    ``n_max`` are drawn, or ``budget_s`` has passed (checked before each new take; the first always runs).
+    The first take's pieces go to ``on_piece`` as they come."""
+    takes: list[Candidate] = []
+    began = time.perf_counter()
+    for i, params in enumerate(all_take_params(base, n_max, seed)):
+        if cancel is not None and cancel.cancelled:
+            break
+        if i and budget_s is not None and time.perf_counter() - began > budget_s:
+            break
+        take = judge(_draw(start, params, on_piece if i == 0 else None))
+        takes.append(take)
+        if take.accepted:
+            break
+    return takes
+
+
+def _draw(start, params: GenerationParams, on_piece) -> Candidate:
+    started = time.perf_counter()
+    pieces = []
+    for piece in start(params):
+        pieces.append(piece)
+        if on_piece is not None:
+            on_piece(piece)
+    return Candidate("".join(pieces).strip(), params.sampling.min_p, params.seed, time.perf_counter() - started)
+
+
 def draw_takes(
     start: Callable[[GenerationParams], Iterator[str]],
     base: GenerationParams,
@@ -171,11 +220,5 @@ def draw_takes(
     for i, params in enumerate(all_take_params(base, n, seed)):
         if cancel is not None and cancel.cancelled:
             break
-        started = time.perf_counter()
-        pieces = []
-        for piece in start(params):
-            pieces.append(piece)
-            if i == 0 and on_piece is not None:
-                on_piece(piece)
-        takes.append(Candidate("".join(pieces).strip(), params.sampling.min_p, params.seed, time.perf_counter() - started))
+        takes.append(_draw(start, params, on_piece if i == 0 else None))
     return takes

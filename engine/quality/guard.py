@@ -250,7 +250,7 @@ class GuardVerdict:
 
     ok: bool
     reasons: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()  # "negation", "number", "name", "content"
+    kinds: tuple[str, ...] = ()  # "negation", "number", "name", "content", "structure"
     similarity: float | None = None  # MiniLM cosine to the source (None: not English)
     coverage: float = 1.0  # share of the source's content words found in the candidate
     details: dict = field(default_factory=dict, compare=False)
@@ -267,12 +267,14 @@ class GuardThresholds:
     clause_min_words: int = 3  # phrases with at least this many content words are checked one by one
     clause_min_kept: float = 0.5  # ... a phrase keeping fewer of its content words is a suspect
     clause_min_similarity: float = 0.5  # ... and a suspect this far (MiniLM) from the candidate is dropped
+    structure: bool = True  # English: compare the parses (engine/quality/structure.py)
 
 
 class MeaningGuard:
     def __init__(self, encoder: Encoder | None = None, thresholds: GuardThresholds | None = None) -> None:
         self._encoder = encoder
         self.thresholds = thresholds or GuardThresholds()
+        self._structure: tuple[str, object] | None = None  # (source, StructureCheck): parsed once per source
 
     @property
     def encoder(self) -> Encoder:
@@ -300,6 +302,8 @@ class MeaningGuard:
         found += [("negation", r) for r in negation_changes(source, candidate)]
         found += [("number", r) for r in number_changes(source, candidate)]
         found += [("name", r) for r in name_changes(source, candidate)]
+        if self.thresholds.structure and similarity is not None:  # English (the parser's language)
+            found += [("structure", r) for r in self._structure_of(source).changes(candidate)]
         coverage = content_coverage(source, candidate)
         t = self.thresholds
         if similarity is not None and similarity < t.min_similarity:
@@ -311,6 +315,13 @@ class MeaningGuard:
         kinds = tuple(dict.fromkeys(k for k, _ in found))
         return GuardVerdict(not found, tuple(r for _, r in found), kinds, similarity, coverage)
 
+
+    def _structure_of(self, source: str):
+        from engine.quality.structure import StructureCheck
+
+        if self._structure is None or self._structure[0] != source:
+            self._structure = (source, StructureCheck.of(source))
+        return self._structure[1]
 
     def _dropped(self, source: str, candidate: str, embed: bool) -> list[str]:
         """Suspect phrases whose meaning the candidate does not hold (MiniLM cosine phrase -> candidate);

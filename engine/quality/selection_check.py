@@ -78,4 +78,17 @@ def check_rephrase_selection(text: str, max_chars: int) -> str:
             "The selection does not look like English or Russian, the two languages lil Pushkin writes. "
             "Nothing was changed."
         )
+    if not rewritable(text):
+        raise PromptError(
+            "Select a phrase or sentence to rephrase: one word, a name or a number has nothing to reword."
+        )
     return language
+
+
+_WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def rewritable(text: str) -> bool:
+    """A phrase or a sentence: at least two words, not only names and numbers."""
+    found = _WORDS.findall(text)
+    return len(found) >= 2 and not all(w[0].isupper() or w[0].isdigit() for w in found)
