@@ -519,6 +519,8 @@ class TrainerRun:
 
     def train(self, trainer) -> None:
         shutil.rmtree(self.folder / STAGING, ignore_errors=True)  # what a killed write left
+        if self.runner.active:
+            _save_only_trainable(trainer)
         trainer.train(resume_from_checkpoint=self.resume_from())
 
     def _seal(self, staged: Path, step: int, max_steps: int) -> None:
@@ -527,6 +529,38 @@ class TrainerRun:
         final = commit(staged, self.folder, _meta(self.identity, step, max_steps), self.runner.keep)
         self.saved.append(final)
         _say(f"checkpoint {final.relative_to(REPO) if final.is_relative_to(REPO) else final}")
+
+
+def _save_only_trainable(trainer) -> None:
+    """A Trainer whose model is a plain module around a peft model (sft_lora's CompletionLM, with the
+    SFR head) saves the whole state dict, base included (~1 GB at 270M): make it save the parameters
+    that train. Its resume loads them with ``load_state_dict(strict=False)``, the base staying as loaded."""
+    from peft import PeftModel
+    from transformers import PreTrainedModel
+
+    if isinstance(trainer.model, PreTrainedModel | PeftModel):
+        return  # peft's save_pretrained already writes the adapter alone
+    save = trainer._save
+
+    def save_trainable(output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        if state_dict is None:
+            state_dict = {
+                n: p.detach().contiguous() for n, p in trainer.model.named_parameters() if p.requires_grad
+            }
+        save(output_dir, state_dict=state_dict)
+
+    trainer._save = save_trainable
+
+    def check_load(load_result) -> None:  # the frozen base is missing from the file by design
+        trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+        missing = trainable & set(load_result.missing_keys)
+        if missing or load_result.unexpected_keys:
+            raise ResumeError(
+                f"the checkpoint does not hold this model's trainable parameters: missing {sorted(missing)[:3]}, "
+                f"unexpected {sorted(load_result.unexpected_keys)[:3]}"
+            )
+
+    trainer._issue_warnings_after_load = check_load
 
 
 def _meta(identity: Mapping, step: int, max_steps: int) -> dict:

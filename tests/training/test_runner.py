@@ -13,7 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 from tests.export.tiny_models import save_tiny_llama, save_word_tokenizer
-from training.config import load_recipe_config
+from training.config import REPO, load_recipe_config
 from training.recipes.grpo_style import GrpoStyleConfig, GrpoStyleRecipe
 from training.runner import (
     META,
@@ -147,7 +147,7 @@ def test_a_truncated_checkpoint_is_skipped_and_the_previous_one_resumed(tiny, tm
         f"checkpoint-3 skipped: optimizer.pt is 100 bytes, {size} expected",
     ]
     recipe = prepared(grpo_config(tiny, tmp_path, "second", resume=True))
-    assert recipe.run.resume_from() == str(run / "checkpoint-2")
+    assert recipe.resumable.resume_from() == str(run / "checkpoint-2")
 
 
 def test_resume_refuses_another_config_naming_the_field(tiny, tmp_path, paused):
@@ -155,7 +155,7 @@ def test_resume_refuses_another_config_naming_the_field(tiny, tmp_path, paused):
     grpo_config(tiny, tmp_path, "other", resume=True)
     other = prepared(load_recipe_config(GrpoStyleConfig, tmp_path / "other.yaml", ["train.lr=0.02"]))
     with pytest.raises(ResumeError, match=r"train\.lr differs \(checkpoint: 0\.01, this run: 0\.02\)"):
-        other.run.resume_from()
+        other.resumable.resume_from()
 
 
 def test_resume_refuses_another_recipe_or_base(tmp_path):
@@ -171,6 +171,50 @@ def test_resume_refuses_another_recipe_or_base(tmp_path):
         check_compatible(meta, {**meta, "base_sha256": "bb"}, tmp_path)
     with pytest.raises(ResumeError, match=r"data\.seed differs \(checkpoint: '<absent>', this run: 1\)"):
         check_compatible(meta, {**meta, "config": {"train.lr": 1e-5, "data.seed": 1}}, tmp_path)
+
+
+# ---------------------------------------------------------------- SFT + SFR (a Trainer around a plain module)
+
+
+def sfr_config(tiny, tmp_path, *extra: str):
+    from training.recipes import sft_lora
+
+    return load_recipe_config(
+        sft_lora.SftConfig,
+        REPO / "training" / "configs" / "gemma3-270m" / "persona.yaml",
+        [
+            f"base={tiny}", "train.max_steps=4", "train.batch_size=2", "train.warmup_steps=0", "train.log_every=1",
+            "data.train_examples=6", "data.eval_examples=2", "data.max_prompt_tokens=32",
+            "data.max_completion_tokens=12", "lora.r=4", "lora.alpha=8", "monitor.every=0",
+            "persona.soft_tokens=false", "eval_base=false", "output.require_improvement=false",
+            "output.register=false", "output.dtype=float32", "sfr.weight=0.5", "sfr.hidden=32",
+            f"output.dir={tmp_path / 'adapter'}", f"output.manifest_root={tmp_path / 'assets'}",
+            f"output.run_dir={tmp_path / 'log'}", f"runner.dir={tmp_path.parent / 'runs'}", "runner.nice=0",
+            *extra,
+        ],
+    )
+
+
+def test_sfr_two_plus_two_steps_with_a_resume_equal_four_steps(tiny, tmp_path):
+    from training.recipes.sft_lora import SftLoraRecipe
+
+    SftLoraRecipe(sfr_config(tiny, tmp_path / "whole")).run()
+    whole = adapter(tmp_path / "whole" / "adapter")
+    first = SftLoraRecipe(sfr_config(tiny, tmp_path / "first", "runner.stop_after=2"))
+    assert first.run()["paused_at"] == 2 and not (tmp_path / "first" / "adapter").exists()
+    checkpoint = tmp_path / "runs" / "checkpoint-2"
+    files = read_meta(checkpoint)["files"]
+    # the trainable parameters only (LoRA + the flow head), not the base
+    saved = load_file(checkpoint / "model.safetensors")
+    assert saved and all("lora_" in k or "sfr_head" in k for k in saved)
+    assert any("sfr_head" in k for k in saved) and "extra_state.pt" in files
+    second = SftLoraRecipe(sfr_config(tiny, tmp_path / "second", "runner.resume=true"))
+    second.run()
+    assert second.resumable.resumed_from == checkpoint
+    resumed = adapter(tmp_path / "second" / "adapter")
+    assert resumed.keys() == whole.keys()
+    for name in whole:
+        assert torch.equal(resumed[name], whole[name]), name
 
 
 # ---------------------------------------------------------------- a plain loop on accelerate

@@ -47,6 +47,7 @@ from training.config import (
 )
 from training.eval.speech import wer
 from training.recipe import Recipe
+from training.runner import LoopRun, RandomState, RunnerConfig, TrainableParameters, cooperate
 
 RECIPE = "training/recipes/audio_projector.py"
 COMMAND_PHRASES = [
@@ -106,6 +107,9 @@ class AudioProjectorConfig(RecipeConfig):
     )
     train: AudioTrain = section(AudioTrain, "optimisation")
     output: OutputConfig = section(OutputConfig, "the projector + LoRA folder and manifest entry")
+    runner: RunnerConfig = section(
+        RunnerConfig, "checkpoints, resume and niceness of a long run (training/runner.py)"
+    )
 
 
 # ---------------------------------------------------------------- data
@@ -246,6 +250,7 @@ class AudioProjectorRecipe(Recipe):
     def setup(self) -> None:
         t = self.cfg.train
         super().setup()
+        cooperate(self.cfg.runner.nice, t.threads)
         self.rng = random.Random(t.seed)
         self.whisper = Recognizer(self.cfg.whisper, cpu_threads=t.threads)
 
@@ -292,9 +297,16 @@ class AudioProjectorRecipe(Recipe):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min(1.0, (s + 1) / t.warmup_steps) * max(0.1, 1 - s / t.max_steps)
         )
+        # The runner (training/runner.py) checkpoints the projector, optimizer, schedule, RNG states, the
+        # LoRA and the batch sampler's state with accelerate's save_state, and resumes from them.
+        run = LoopRun(self.cfg, RECIPE, self.loaded.info.source_sha256)
+        projector, opt, sched = run.prepare(projector, opt, sched)
+        run.register(TrainableParameters(lm), RandomState(self.rng))
         lm.train()
         ema, t0 = None, time.time()
-        bar = tqdm(range(t.max_steps), desc="train")
+        start = run.start()
+        self.paused_at = None
+        bar = tqdm(range(start, t.max_steps), desc="train", initial=start, total=t.max_steps)
         for step in bar:
             batch = self.rng.sample(self.train_items, t.batch_size)
             loss = batch_loss(lm, tok, projector, batch, prompt_ids)
@@ -306,11 +318,16 @@ class AudioProjectorRecipe(Recipe):
             ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
             if step % t.log_every == 0:
                 bar.set_postfix(loss=f"{ema:.3f}")
+            if run.step_end(step + 1, ema):
+                self.paused_at = step + 1  # runner.stop_after: resumed later with runner.resume=true
+                break
         self.train_loss_ema, self.train_seconds = ema, time.time() - t0
 
     # -- evaluate: WER and command accuracy of this path and of Whisper's own decoder, held-out clips
 
     def evaluate(self) -> dict:
+        if self.paused_at is not None:
+            return {"paused_at": self.paused_at, "train_loss_ema": self.train_loss_ema}
         metrics = evaluate(self.lm, self.loaded.tokenizer, self.projector, self.whisper, self.eval_items)
         metrics.update(
             {
@@ -331,6 +348,9 @@ class AudioProjectorRecipe(Recipe):
         from training.data.corpora import corpus_sources
 
         cfg, out, shape = self.cfg, self.cfg.output, self.cfg.projector
+        if self.paused_at is not None:  # nothing shipped before the run reaches train.max_steps
+            print(json.dumps({"paused": out.name, **metrics}), flush=True)
+            return
         out.path.mkdir(parents=True, exist_ok=True)
         dtype = getattr(torch, out.dtype)
         save_file(

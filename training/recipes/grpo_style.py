@@ -13,6 +13,13 @@ scale_rewards="none", beta=0 (no KL), num_iterations=4 (PPO epochs per batch) an
 R_style + R_length + R_punctuation + R_ne_overlap (training/rl/style_reward.py), style reward dropout
 on or off -> per-step spread diagnostics -> adapter saved (packed for Bit-LoRA) -> manifest entry.
 
+Long runs: the ``runner`` section (training/runner.py) checkpoints every few minutes and resumes
+exactly (``runner.every_minutes=10``, then ``runner.resume=true``). Cheaper steps: ``train.top_layers``
+trains the LoRA of the top layers only and runs the frozen layers below once per rollout batch
+(training/rl/trunk_cache.py), ``train.share_prefill`` reads each prompt once for its group of
+rollouts (training/rl/group_prefill.py), ``train.gradient_checkpointing=false`` drops TRL's recomputation;
+``python -m training.profile_grpo`` times a step's parts.
+
 The reference is not fixed as in the seed paper: each prompt carries its writer's exemplars, so
 the adapter learns to follow whichever writer's memory it is shown, held-out writers included.
 """
@@ -73,8 +80,12 @@ class GrpoTrain(TrainConfig):
         True,
         help="with top_layers: run the frozen layers once per rollout batch, not in every update pass (exact)",
     )
+    share_prefill: bool = option(
+        False, help="prefill each prompt once for its group of rollouts and share the KV cache (same draws)"
+    )
     gradient_checkpointing: bool = option(
-        True, help="recompute activations in the backward pass (TRL's default); false: less compute, more memory"
+        True,
+        help="recompute activations in the backward pass (TRL's default); false: less compute, more memory",
     )
 
 
@@ -172,6 +183,10 @@ class GrpoStyleRecipe(Recipe):
             config = lora.lora_config(spec.r, spec.alpha, spec.dropout, spec.target_modules)
             self.peft_model = get_peft_model(self.loaded.model, config)
         self.ternary = make_ternary(self.peft_model) if self.cfg.train.bitlora else 0
+        if self.cfg.train.share_prefill:
+            from training.rl.group_prefill import share_group_prefill
+
+            share_group_prefill(self.peft_model)
         self.trunk_cache = None
         if self.cfg.train.top_layers:
             from training.rl.trunk_cache import TrunkCache, freeze_below
@@ -210,7 +225,7 @@ class GrpoStyleRecipe(Recipe):
         self.reward_fn = self.reward()
         # Checkpoints only where a batch of rollouts is used up (every num_iterations steps): the
         # rollouts reused between steps live in the trainer, not in its checkpoint.
-        self.run = TrainerRun(
+        self.resumable = TrainerRun(
             self.cfg,
             RECIPE,
             self.loaded.info.source_sha256,
@@ -234,7 +249,7 @@ class GrpoStyleRecipe(Recipe):
             # A rollout ends at the end of its line, where the engine's Rephrase stops (a first probe at
             # 270M without this ran every rollout to max_completion_tokens: clipped_ratio 1.0).
             generation_kwargs={"eos_token_id": line_stop_ids(self.loaded.tokenizer)},
-            **self.run.trainer_arguments(),
+            **self.resumable.trainer_arguments(),
         )
         return GRPOTrainer(
             model=self.peft_model,
@@ -245,7 +260,7 @@ class GrpoStyleRecipe(Recipe):
             callbacks=[
                 self._diagnostics_callback(),
                 time_budget_callback(t.time_budget_s),
-                *self.run.callbacks(),
+                *self.resumable.callbacks(),
             ],
         )
 
@@ -284,15 +299,15 @@ class GrpoStyleRecipe(Recipe):
 
     def train(self) -> None:
         self.grpo = self.trainer()
-        self.run.train(self.grpo)
+        self.resumable.train(self.grpo)
         # runner.stop_after ended this process before max_steps: nothing is shipped, the run resumes
-        self.paused = self.run.stopped_at is not None
+        self.paused = self.resumable.stopped_at is not None
 
     def evaluate(self) -> dict:
         rewards = [r["reward"] for r in self.log_rows if "reward" in r]
         return {
             "steps": self.grpo.state.global_step,
-            "resumed_from": str(self.run.resumed_from) if self.run.resumed_from else None,
+            "resumed_from": str(self.resumable.resumed_from) if self.resumable.resumed_from else None,
             "loss_type": self.grpo.loss_type,
             "reward_first": round(rewards[0], 4) if rewards else None,
             "reward_last": round(rewards[-1], 4) if rewards else None,
@@ -310,7 +325,8 @@ class GrpoStyleRecipe(Recipe):
         write_run_log(out.run_path, self.log_rows)
         if self.paused:
             print(
-                json.dumps({"paused": out.name, "checkpoint": str(self.run.saved[-1]), **metrics}), flush=True
+                json.dumps({"paused": out.name, "checkpoint": str(self.resumable.saved[-1]), **metrics}),
+                flush=True,
             )
             return
         if self.cfg.train.bitlora:

@@ -38,6 +38,7 @@ from training.data import tasks
 from training.distributed import is_main_process, world_size
 from training.loss import CompletionLM, mean_completion_nll, pad_batch, tokenize_example
 from training.recipe import Recipe, trainer_arguments, write_run_log
+from training.runner import RunnerConfig
 
 RECIPE = "training/recipes/sft_lora.py"
 
@@ -118,6 +119,9 @@ class SftConfig(RecipeConfig):
     sfr: SfrOptions = section(SfrOptions, "Semantic Flow Regularization (training-only flow head)")
     output: SftOutput = section(SftOutput, "the adapter's folder and manifest entry")
     eval_base: bool = option(True, help="score the bare base on the held-out set (the shipping bar)")
+    runner: RunnerConfig = section(
+        RunnerConfig, "checkpoints, resume and niceness of a long run, e.g. SFR (training/runner.py)"
+    )
 
 
 # ---------------------------------------------------------------- helpers
@@ -226,8 +230,10 @@ class SftLoraRecipe(Recipe):
 
     def setup(self) -> None:
         from engine.models import load_model
+        from training.runner import cooperate
 
         super().setup()
+        cooperate(self.cfg.runner.nice, self.cfg.train.threads)
         self.loaded = load_model(self.cfg.base)
         tokenizer = self.loaded.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -300,12 +306,17 @@ class SftLoraRecipe(Recipe):
     def train(self) -> None:
         from transformers import Trainer, TrainerCallback, TrainingArguments
 
+        from training.runner import ListState, RandomState, TrainerRun
         from training.sfr import SfrCompletionLM
 
         t, every, monitor = self.cfg.train, self.cfg.monitor.every, self.monitor
         self.log_rows: list[dict] = []
         log_rows = self.log_rows
         sfr_wrapper = self.wrapper if isinstance(self.wrapper, SfrCompletionLM) else None
+        extra = {"log_rows": ListState(log_rows)}
+        if sfr_wrapper is not None:  # the flow loss's own t and x0 draws
+            extra["sfr_rng"] = RandomState(sfr_wrapper.generator)
+        self.resumable = TrainerRun(self.cfg, RECIPE, self.loaded.info.source_sha256, extra=extra)
 
         class Logger(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):
@@ -331,21 +342,26 @@ class SftLoraRecipe(Recipe):
             dataloader_num_workers=0,
             remove_unused_columns=False,
             disable_tqdm=not is_main_process(),
+            **self.resumable.trainer_arguments(),
         )
         self.trainer = Trainer(
             model=self.wrapper,
             args=args,
             train_dataset=self.train_rows,
             data_collator=lambda rows: pad_batch(rows, self.pad_id),
-            callbacks=[Logger()],
+            callbacks=[Logger(), *self.resumable.callbacks()],
         )
-        self.trainer.train()
+        self.resumable.train(self.trainer)
+        # runner.stop_after ended this process: nothing is evaluated or shipped before the resume
+        self.paused = self.resumable.stopped_at is not None
 
     # -- evaluate: held-out completion NLL of the adapter, the bare base and the adapters below
 
     def evaluate(self) -> dict:
         from training import lora
 
+        if self.paused:
+            return {"paused_at": self.resumable.stopped_at, "checkpoint": str(self.resumable.saved[-1])}
         wrapper, val_rows, pad_id = self.wrapper, self.val_rows, self.pad_id
         wrapper.eval()
         nll_adapter = mean_completion_nll(wrapper, val_rows, pad_id)
@@ -392,6 +408,10 @@ class SftLoraRecipe(Recipe):
         from training import lora
 
         cfg, out = self.cfg, self.cfg.output
+        if self.paused:
+            write_run_log(out.run_path, self.log_rows)
+            print(json.dumps({"paused": out.name, **metrics}), flush=True)
+            return
         data_desc = self.data_description()
         ship, why = should_ship(cfg, metrics, data_desc)
         folder = out.path if ship else out.run_path / "adapter"  # a rejected adapter stays for inspection
