@@ -320,11 +320,15 @@ def stream_recording(
     config: SegmenterConfig | None = None,
     streaming: StreamingConfig | None = StreamingConfig(),  # noqa: B008 - frozen
     block_s: float = 0.1,
+    streams: list[StreamingTranscriber] | None = None,
 ) -> list[VoiceEvent]:
     """A recording through the live loop's pieces, ``block_s`` at a time as the microphone would give it
-    (tests, benchmarks): the "partial", "final" and "rejected" events in order."""
+    (tests, benchmarks): the "partial", "final" and "rejected" events in order. ``streams``, if given,
+    receives the StreamingTranscriber (its counters: decodes, tails, fallbacks)."""
     segmenter = UtteranceSegmenter(CombinedVad(), config)
     flow = UtteranceFlow(recognizer, segmenter, streaming)
+    if streams is not None and flow.stream is not None:
+        streams.append(flow.stream)
     events: list[VoiceEvent] = []
     step = int(block_s * SAMPLE_RATE)
     for i in range(0, len(samples), step):

@@ -14,9 +14,16 @@ timestamps (Moonshine has none):
   after it. A buffer longer
   than ``max_buffer_s`` is cut even so (at the latest pause, else at its quietest 32 ms), so a long
   monologue keeps the decoded audio bounded.
+* The tail only (``tail_overlap_s``): once a pause's hypothesis is all committed, the audio before that
+  pause is known to hold those words. Later decodes (periodic, at a pause, at the end) then read only
+  the audio from a little before it (the overlap: the quietest 32 ms between ``tail_overlap_s``
+  seconds before it, usually a gap between words) to the end, and the tail's words are merged with
+  the committed ones where they overlap (``merge_tail``); a tail that does not overlap them is decoded
+  again from the buffer's start. Moonshine's cost grows with the audio and the words it reads, so the
+  decode that gives the final text reads ~1-3 s instead of the whole sentence.
 * The end of the utterance: the pause decode also covers the end of speech. If no speech came after
   it, its hypothesis *is* the final text and nothing is decoded when the end is decided; otherwise
-  only the buffer since the last cut (the uncommitted stretch) is decoded.
+  only the tail is decoded.
 * No waiting behind a stale decode: given a ``watch`` (the live loop, which keeps feeding the VAD),
   a decode of the growing buffer (periodic, or at an earlier pause) runs on a helper thread and is
   abandoned the moment speech pauses after the audio it covers; the decode of that pause starts at
@@ -31,11 +38,12 @@ Qt-free; ``engine/audio/listener.py`` drives it on the voice thread, the tests f
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,6 +56,36 @@ from engine.cancel import CancelToken
 def _norm(word: str) -> str:
     """Words agree whatever their case and punctuation ("man," then "man")."""
     return re.sub(r"[^\w']", "", word.lower())
+
+
+def _same(a: str, b: str) -> bool:
+    """The same word in two decodes: equal but for case and punctuation, or a near spelling of a long
+    word (the tail, read with less left context, may write "Longbourne" for "Longbourn")."""
+    a, b = _norm(a), _norm(b)
+    return a == b or (min(len(a), len(b)) >= 5 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.8)
+
+
+def merge_tail(before: list[str], tail: list[str], max_skip: int = 1) -> list[str] | None:
+    """``before``: the words of the audio up to a point; ``tail``: a decode of the audio from a little
+    before that point on, whose first words repeat the end of ``before``. Returns ``before`` + the tail
+    after the longest run of its words equal to ``before``'s last ones, the run starting at one of its
+    first ``max_skip`` + 1 words (the first may be a word the overlap cut in two). When none does, the
+    run may end one word before ``before``'s end: the tail, which heard what follows, rewrites that last
+    word ("snow." then "snowman and"). None when no word of the tail's start repeats ``before``'s end
+    (the overlap was misheard: decode the whole buffer)."""
+    for revised in (0, 1):
+        kept = before[: len(before) - revised]
+        best: tuple[int, int] | None = None  # (run length, skipped tail words)
+        for skip in range(min(max_skip, len(tail) - 1) + 1):
+            for k in range(min(len(kept), len(tail) - skip), 0, -1):
+                if all(_same(tail[skip + i], kept[len(kept) - k + i]) for i in range(k)):
+                    if best is None or k > best[0]:
+                        best = (k, skip)
+                    break
+        if best is not None:
+            k, skip = best
+            return kept + tail[skip + k :]
+    return None
 
 
 def common_prefix(a: list[str], b: list[str]) -> int:
@@ -124,6 +162,16 @@ class StreamingConfig:
     # last decode from 3.14 to 1.92 s but raised WER from 0.155 to 0.185, as a word committed early
     # ("A village" for "The village") can no longer be corrected (bench_streaming_wer, 2026-11-26).
     force_committed: bool = False
+    # Decode only the tail: from the quietest 32 ms window between these many seconds before the latest
+    # pause whose words are all committed (the overlap gives Moonshine, which takes no prompt, a word or
+    # two of left context) to the end; None decodes the whole buffer since the last cut. Chosen by
+    # bench_streaming_wer (docs/voice.md, "The tail only").
+    tail_overlap_s: tuple[float, float] | None = (0.5, 1.0)
+    # Start the tail at the latest pause whose decode finished, before a second hypothesis confirmed its
+    # words. Off: on 20 held-out clips it raised WER from 0.155 to 0.180 and 7 of its 9 tails did not
+    # overlap their words (decoded again whole); confirmed pauses cost 0.005 (bench_streaming_wer,
+    # 2026-12-08, load 10-11).
+    tail_from_unconfirmed: bool = False
 
 
 @dataclass
@@ -167,6 +215,8 @@ class StreamingTranscriber:
     def __post_init__(self) -> None:
         self.decodes = 0  # finished decoder calls, for the benchmark
         self.aborted = 0  # decodes abandoned because speech they did not cover ended while they ran
+        self.tails = 0  # finished decodes that read only the tail
+        self.fallbacks = 0  # tails that did not overlap the committed words: decoded again whole
         self.start()
 
     def start(self) -> None:
@@ -210,22 +260,63 @@ class StreamingTranscriber:
     def _decode_buffer(
         self, audio: np.ndarray, end: int | None = None, watched: bool = False
     ) -> list[str] | None:
-        """Decode ``audio[offset:end]``; ``_last.end`` records the utterance samples it covered. A
-        ``watched`` decode is abandoned (None) when speech after what it covers ends while it runs."""
+        """The words of ``audio[offset:end]``: a decode of its tail merged with the committed words when
+        there is a committed pause to start from, else a decode of all of it. ``_last.end`` records the
+        utterance samples covered. A ``watched`` decode is abandoned (None) when speech after what it
+        covers ends while it runs."""
         # The committed words are the start of the whole buffer only, not of a part cut short (_force_cut).
         whole = end is None
         end = len(audio) if end is None else end
-        prefix = " ".join(self.agreement.committed) if self.config.force_committed and whole else ""
-        clip = audio[self.offset : end]
-        if watched and self.watch is not None and self.config.abort_on_pause:
-            transcript = self._decode_watched(clip, end, prefix)
+        tail = self._tail_start(audio) if whole else None
+        spent = 0.0
+        if tail is not None:
+            start, before = tail
+            transcript = self._decode_clip(audio[start:end], "", watched, end)
             if transcript is None:
                 return None
-        else:
-            transcript = self.decode(clip, prefix=prefix)
-        self.decodes += 1
+            words = merge_tail(before, transcript.text.split())
+            if words is not None:
+                self.tails += 1
+                self._last = _Decoded(end, self.offset, transcript)
+                return words
+            self.fallbacks += 1  # the tail's start was misheard: read the whole buffer after all
+            spent = transcript.seconds
+        prefix = " ".join(self.agreement.committed) if self.config.force_committed and whole else ""
+        transcript = self._decode_clip(audio[self.offset : end], prefix, watched, end)
+        if transcript is None:
+            return None
+        if spent:
+            transcript = replace(transcript, seconds=transcript.seconds + spent)
         self._last = _Decoded(end, self.offset, transcript)
         return transcript.text.split()
+
+    def _decode_clip(self, clip: np.ndarray, prefix: str, watched: bool, end: int) -> Transcript | None:
+        if watched and self.watch is not None and self.config.abort_on_pause:
+            transcript = self._decode_watched(clip, end, prefix)
+        else:
+            transcript = self.decode(clip, prefix=prefix)
+        if transcript is not None:
+            self.decodes += 1
+        return transcript
+
+    def _tail_start(self, audio: np.ndarray) -> tuple[int, list[str]] | None:
+        """Where a tail decode starts (utterance samples) and the committed words of the audio before
+        the pause it overlaps; None when there is no committed pause far enough into the buffer."""
+        span = self.config.tail_overlap_s
+        if span is None:
+            return None
+        for pause in reversed(self._pauses):
+            k = len(pause.words)
+            confirmed = common_prefix(self.agreement.committed, pause.words) == k
+            if k and (confirmed or self.config.tail_from_unconfirmed):
+                lo = max(self.offset, pause.sample - int(span[1] * SAMPLE_RATE))
+                hi = pause.sample - int(span[0] * SAMPLE_RATE)
+                if hi - lo < WINDOW:
+                    return None  # the pause is too near the buffer's start to save anything
+                # The quietest 32 ms of the overlap's range: most often a gap between two words.
+                start = min(range(lo, hi - WINDOW + 1, WINDOW // 2), key=lambda s: rms(audio[s : s + WINDOW]))
+                return start, list(pause.words)
+        return None
 
     def _decode_watched(self, clip: np.ndarray, end: int, prefix: str) -> Transcript | None:
         """Decode on a helper thread while ``watch`` looks at the microphone. None once speech after

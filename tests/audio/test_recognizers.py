@@ -127,20 +127,32 @@ def test_moonshine_dictates_through_the_virtual_microphone(qtbot, virtual_mic, s
 
 
 def test_misheard_select_finds_the_phrase_through_the_microphone(qtbot, virtual_mic, speech, recognizer):
-    """Real Qt + real audio: espeak speech -> virtual mic -> Whisper tiny.en (which hears "the handle
-    playing card" or the like, issue 17) -> grammar -> the target found by sound and spelling."""
+    """Real Qt + real audio: espeak speech -> virtual mic -> Whisper tiny.en (which hears "the piano
+    playing card" or "cut", issue 17) -> grammar -> the target found by sound and spelling."""
+    from engine.audio.commands import match_grammar
+
     editor = QPlainTextEdit()
     qtbot.addWidget(editor)
     doc = "Then the piano playing cat jumped onto the stool. A card fell from the shelf."
     editor.setPlainText(doc)
-    editor.moveCursor(editor.textCursor().MoveOperation.End)
-    # Targets are found ~95 % of the time on the held-out garbled set (docs/voice.md); tiny.en once heard
-    # "Select Copy and I'll play in cat" here (CI). A writer says it again: so may the test, once.
-    heard = []
-    for _ in range(2):
-        heard += _listen(qtbot, virtual_mic, editor, recognizer, speech("select the piano playing cat", speed=140))
-        if editor.textCursor().selectedText():
-            break
+    # British voice at 120 wpm: on recordings tiny.en heard it as "Select the piano playing card/cut."
+    # at all 6 start offsets tried, where the US voice at 140 wpm was once heard as prose ("So, let's map
+    # the handle playing card.", typed into the document: CI failed so, 2026-12). Where the microphone's
+    # chunks fall still changes the reading, so the tolerance, in words: the writer may say it up to
+    # three times; a saying not heard as a select command at all is undone (as "scratch that" would)
+    # and said again; a select that picks anything but the cat fails at once.
+    heard: list[str] = []
+    for _ in range(3):
+        editor.moveCursor(editor.textCursor().MoveOperation.End)
+        said = _listen(qtbot, virtual_mic, editor, recognizer, speech("select the piano playing cat", "en-gb", 120))
+        heard += said
+        command = match_grammar(said[0])
+        if command is None or command.kind != "select":
+            editor.undo()  # typed as prose: take it back and say it again
+            assert editor.toPlainText() == doc, heard
+            continue
+        assert editor.textCursor().selectedText() == "the piano playing cat", heard
+        break
     assert editor.textCursor().selectedText() == "the piano playing cat", heard
     assert editor.toPlainText() == doc
 

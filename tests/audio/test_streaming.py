@@ -12,7 +12,7 @@ import pytest
 from engine.audio import SAMPLE_RATE
 from engine.audio.listener import VoiceListener, stream_recording
 from engine.audio.recognizer import Transcript
-from engine.audio.streaming import LocalAgreement, StreamingConfig, StreamingTranscriber
+from engine.audio.streaming import LocalAgreement, StreamingConfig, StreamingTranscriber, merge_tail
 from engine.audio.synth import with_silence
 from engine.cancel import CancelToken
 from training.eval.speech import wer
@@ -179,6 +179,75 @@ def test_committed_words_are_not_forced_by_default():  # forcing them raised WER
     stream = StreamingTranscriber(decode, StreamingConfig())
     grow(stream, 3.0, speech_end_s=3.0)
     assert stream.agreement.committed and set(decode.prefixes) == {""}
+
+
+def test_the_tail_is_merged_where_its_first_words_repeat_the_committed_ones():
+    before = "it is a truth universally".split()
+    assert merge_tail(before, "truth universally acknowledged that".split()) == before + ["acknowledged", "that"]
+    # The overlap cut a word in two: the tail's first word is skipped.
+    assert merge_tail(before, "th universally, acknowledged".split()) == before + ["acknowledged"]
+    # Case, punctuation and a long word's near spelling still agree.
+    assert merge_tail(["to", "Longbourn,"], "longbourne at noon.".split()) == ["to", "Longbourn,", "at", "noon."]
+    # The tail heard the last word with what follows it: its reading wins.
+    assert merge_tail(["under", "the", "snow."], "the snowman and".split()) == ["under", "the", "snowman", "and"]
+    assert merge_tail(before, "a single man".split()) is None  # no overlap: decode the whole buffer
+
+
+class Timed:
+    """A recognizer that knows when each word was said: it hears the words whose middle lies in the
+    clip. The clip's place in the utterance is found by its samples (seeded noise, loud during words)."""
+
+    def __init__(self, words: list[tuple[float, float, str]], total_s: float) -> None:
+        self.words = words
+        rng = np.random.default_rng(0)
+        self.audio = (rng.standard_normal(int(total_s * SECOND)) * 1e-4).astype(np.float32)
+        for start, end, _ in words:
+            self.audio[int(start * SECOND) : int(end * SECOND)] *= 1000
+        self.clips: list[tuple[float, float]] = []  # (start s, end s) of each decode
+
+    def __call__(self, clip: np.ndarray, prefix: str = "", cancel=None) -> Transcript:
+        first = np.flatnonzero(self.audio == clip[0])
+        start = next(i for i in first if np.array_equal(self.audio[i : i + 64], clip[:64])) / SECOND
+        end = start + len(clip) / SECOND
+        self.clips.append((start, end))
+        text = " ".join(w for a, b, w in self.words if start <= (a + b) / 2 <= end)
+        return Transcript(text, 0.0, -0.2, len(clip) / SECOND, 0.01)
+
+
+def dictate_timed(config: StreamingConfig) -> tuple[Timed, StreamingTranscriber, Transcript]:
+    """"it is a truth universally acknowledged" (0.35 s a word, 0.1 s gaps), a 0.4 s pause, "that a
+    single man", fed 0.1 s at a time with the speech end a VAD would give."""
+    words, t = [], 0.2
+    for i, w in enumerate("it is a truth universally acknowledged that a single man".split()):
+        words.append((t, t + 0.35, w))
+        t += 0.45 + (0.4 if i == 5 else 0.0)
+    decode = Timed(words, t + 0.5)
+    stream = StreamingTranscriber(decode, config)
+    audio = decode.audio
+    for end in np.arange(0.1, t - 0.05, 0.1):
+        n = int(end * SECOND)
+        speech_end = max([int(b * SECOND) for a, b, _ in words if b * SECOND <= n] + [0])
+        inside = any(a * SECOND <= n < b * SECOND for a, b, _ in words)
+        stream.update(audio[:n], n if inside else speech_end)
+    final = stream.finish(audio[: int((words[-1][1] + 0.2) * SECOND)], int(words[-1][1] * SECOND))
+    return decode, stream, final
+
+
+def test_after_a_committed_pause_only_the_tail_is_decoded_and_merged_with_the_committed_words():
+    decode, stream, final = dictate_timed(StreamingConfig(interval_s=0.5, pause_ms=64))
+    assert final.text == "it is a truth universally acknowledged that a single man"
+    assert stream.tails >= 1 and stream.fallbacks == 0
+    # The pause after "acknowledged" (2.8 s) is committed; each tail starts 0.5-1 s before it, in the
+    # quietest place there: the gap between "truth" (ends 1.9 s) and "universally" (starts 2.0 s).
+    tails = [a for a, _ in decode.clips if a > 0]
+    assert tails and all(1.9 <= a <= 2.0 for a in tails), tails
+    assert decode.clips[-1][0] > 1.0  # the end read only the tail, not the first words again
+
+
+def test_without_the_tail_option_the_whole_buffer_is_decoded_again():
+    decode, stream, final = dictate_timed(StreamingConfig(interval_s=0.5, pause_ms=64, tail_overlap_s=None))
+    assert final.text == "it is a truth universally acknowledged that a single man"
+    assert stream.tails == 0 and {a for a, _ in decode.clips} == {0.0}
 
 
 @pytest.fixture(scope="module")

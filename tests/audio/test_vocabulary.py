@@ -63,14 +63,16 @@ def test_style_memory_vocabulary_reads_a_real_store(tmp_path):
     assert style_memory_vocabulary(tmp_path / "none.sqlite") == []
 
 
-def test_whisper_with_the_vocabulary_writes_the_name(speech, recognizer):
-    audio = with_silence(speech("They drove to Pemberley with Mister Darcy."), 0.2, 0.2)
-    try:
-        recognizer.vocabulary = NAMES
-        text = recognizer.transcribe(audio).text
-    finally:
-        recognizer.vocabulary = []
-    assert "Pemberley" in text and "Darcy" in text, text
+def test_whisper_with_the_vocabulary_writes_the_name(speech):
+    from engine.audio.recognizer import Recognizer
+
+    # Its own tiny.en (nothing shared with other tests' listeners), and speech at 130 wpm: at 150 wpm
+    # tiny.en reads "They drove to" as "Naderove to", a hair from "Naderow, Temberley" (CI, under load).
+    recognizer = Recognizer()
+    recognizer.vocabulary = NAMES
+    for sentence in ("They drove to Pemberley with Mister Darcy.", "Mister Darcy walked in the park at Pemberley."):
+        text = recognizer.transcribe(with_silence(speech(sentence, speed=130), 0.2, 0.2)).text
+        assert "Pemberley" in text and "Darcy" in text, text
 
 
 def test_moonshine_with_the_vocabulary_writes_the_name(speech):

@@ -12,6 +12,7 @@ per path, rotating which goes first (``--paths``, the first is the ratios' refer
              what it covers reaches 160 ms), 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
   streaming, waits   the same without abandoning: the pause decode waits for the running one
              (issue 17's first streaming version)
+  streaming, whole buffer (before)   issue 27's starting point: no tail decode, 300/700 ms end waits
   streaming, committed words forced   the default, with the committed words forced as the start of
              later decodes
   batch      the old path: 700 ms end wait, the whole utterance decoded at its end (1 s previews)
@@ -128,8 +129,12 @@ def summary(rows: list[dict]) -> dict:
 
 def paths_for(streaming: StreamingConfig) -> dict[str, tuple[StreamingConfig | None, SegmenterConfig]]:
     """Path name -> (streaming config, segmenter config)."""
+    before_27 = SegmenterConfig(sure_end_silence_ms=300, unsure_end_silence_ms=700)
     return {
         "streaming": (streaming, SegmenterConfig()),
+        # issue 27's starting point: the whole buffer since the last cut decoded at the end, 300 ms end
+        # wait when the VAD is sure of the silence, else 700 ms
+        "streaming, whole buffer (before)": (replace(streaming, tail_overlap_s=None), before_27),
         "streaming, waits": (replace(streaming, abort_on_pause=False), SegmenterConfig()),
         "streaming, committed words forced": (replace(streaming, force_committed=True), SegmenterConfig()),
         "batch (old)": (None, BATCH_SEGMENTER),
