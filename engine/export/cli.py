@@ -58,13 +58,16 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from engine.errors import ModelError
-    from engine.export.config import default_preset_for, preset
+    from engine.export import resolve_quant
     from engine.export.program_cache import ProgramCache, spec_for
     from engine.models import load_model
 
     torch.set_num_threads(1)  # lowering is single-threaded anyway; keep the second core for the user
     loaded = load_model(args.model)
-    spec = spec_for(loaded, preset(args.quant or default_preset_for(loaded)), args.adapter, args.max_seq)
+    quant, note = resolve_quant(loaded, args.quant)
+    if note and not args.json:
+        print(note)
+    spec = spec_for(loaded, quant, args.adapter, args.max_seq)
     cache = ProgramCache()
     reused = False
     if not args.force:
@@ -83,6 +86,7 @@ def run_export(args: argparse.Namespace) -> int:
         "reused": reused,
         "bytes": pte.stat().st_size,
         "quant": spec.quant.label,
+        "note": note,
         "adapters": [name for name, _ in spec.adapters],
         "copied_to": str(args.output) if args.output else None,
     }

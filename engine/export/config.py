@@ -16,6 +16,9 @@ HEAD_SCHEMES = ("same", "fp32", "8da8w", "8da4w")
 # int8: a scale per row; int8-group and int4: a scale per group_size values.
 EMBEDDING_SCHEMES = ("fp32", "fp16", "int8", "int8-group", "int4")
 ALGORITHMS = ("hqq", "affine")
+# Where 4-bit linears may come from: "none" (only the schemes above), "gguf" (every linear the source
+# GGUF stores in 4-bit blocks, Q4_K/Q4_1/Q4_0, kept exactly as int4 + a block offset: engine/export/gguf_int4.py).
+INT4_SOURCES = ("none", "gguf")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class QuantConfig:
     decides much of the speed); ``embedding`` the input table. ``keep_fp32``
     names block linears (substrings of their module names, e.g. "down_proj")
     left in fp32 (mixed precision). ``vocab`` is the rule choosing which output
-    rows the program scores (engine/export/vocab.py; "full" = all).
+    rows the program scores (engine/export/vocab.py; "full" = all). ``int4_source="gguf"`` takes the
+    linears the GGUF stores in 4-bit blocks as exact int4 (+ a per-block offset), whatever ``linear`` says;
+    the other linears get ``linear``.
     """
 
     linear: str = "8da4w"
@@ -37,6 +42,7 @@ class QuantConfig:
     algorithm: str = "hqq"  # how scales are chosen: "hqq" (error-minimizing) or "affine" (min/max)
     keep_fp32: tuple[str, ...] = ()
     vocab: str = "full"
+    int4_source: str = "none"
 
     def __post_init__(self) -> None:
         for value, allowed, what in (
@@ -45,6 +51,7 @@ class QuantConfig:
             (self.embedding, EMBEDDING_SCHEMES, "embedding"),
             (self.algorithm, ALGORITHMS, "algorithm"),
             (self.vocab, vocab_rules.RULES, "vocab"),
+            (self.int4_source, INT4_SOURCES, "int4_source"),
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {what} scheme {value!r}; choose one of {', '.join(allowed)}")
@@ -56,6 +63,8 @@ class QuantConfig:
     @property
     def label(self) -> str:
         parts = [self.linear]
+        if self.int4_source != "none":
+            parts.append(f"int4-{self.int4_source}")
         if self.head != self.linear:
             parts.append(f"head-{self.head}")
         if self.embedding != "fp32":
@@ -72,7 +81,7 @@ class QuantConfig:
         d = asdict(self)
         d["keep_fp32"] = list(self.keep_fp32)
         # Omitted at their defaults so that programs built before these fields existed keep their keys.
-        for name, default in (("keep_fp32", []), ("vocab", "full")):
+        for name, default in (("keep_fp32", []), ("vocab", "full"), ("int4_source", "none")):
             if d[name] == default:
                 del d[name]
         return d
@@ -93,6 +102,16 @@ PRESETS: dict[str, QuantConfig] = {
     # hurt SmolLM2 (47.32 vs 45.89, eager 45.07), so the default preset is chosen per architecture.
     "8da8w-enru-minmax": QuantConfig(
         linear="8da8w", embedding="fp16", algorithm="affine", vocab="latin-cyrillic"
+    ),
+    # The default with the GGUF's own 4-bit linears kept exactly as int4 (Q4_K/Q4_1/Q4_0 blocks ->
+    # symmetric int4 + a per-block offset); every other linear (Q5_0, Q6_K, Q8_0, ...) 8-bit as above.
+    # On Gemma 3 270M's Q4_K_M file only o_proj and half the down_proj are Q4_K (its 640-wide rows
+    # cannot be; they are Q5_0); on SmolLM2's Q4_1 file every block linear is (docs/executorch.md).
+    "8da4w-q4k": QuantConfig(
+        linear="8da8w", embedding="fp16", algorithm="hqq", vocab="latin-cyrillic", int4_source="gguf"
+    ),
+    "8da4w-q4k-minmax": QuantConfig(
+        linear="8da8w", embedding="fp16", algorithm="affine", vocab="latin-cyrillic", int4_source="gguf"
     ),
 }
 # 8-bit weights: 4-bit ones cost Gemma 270M +41 % perplexity. 8da8w-enru vs 8da8w in one bench run

@@ -98,11 +98,37 @@ def load_for_export(folder: Path) -> nn.Module:
     return model
 
 
+def int4_blocks_for(folder: Path, model: nn.Module, adapters: list[Path] | None) -> dict:
+    """The GGUF's 4-bit linears of the model in ``folder`` (QuantConfig.int4_source == "gguf"), checked.
+
+    ModelError before anything is traced when they cannot be used as they are: no GGUF behind the
+    folder, a corrupt block, weights that differ from the file's, or adapters to merge (a merged
+    weight is no longer the file's blocks)."""
+    from engine.errors import ModelError
+    from engine.export.gguf_int4 import read_int4_blocks, source_gguf
+
+    if adapters:
+        raise ModelError(
+            "The GGUF-INT4 preset keeps the file's 4-bit weights as they are, so it cannot merge adapters; "
+            "use an 8-bit preset for an adapter composition."
+        )
+    found = source_gguf(folder)
+    if found is None:
+        raise ModelError(f"{folder} was not converted from a GGUF: there are no 4-bit blocks to keep.")
+    gguf_path, _ = found
+    if not gguf_path.exists():
+        raise ModelError(f"The GGUF {gguf_path} that {folder.name} was converted from is gone.")
+    blocks = read_int4_blocks(gguf_path, model)
+    head = model.get_output_embeddings()
+    return {name: b for name, b in blocks.items() if dict(model.named_modules())[name] is not head}
+
+
 def build_modules(
     model: nn.Module,
     quant: QuantConfig,
     max_seq: int,
     keep_ids: torch.Tensor | None = None,
+    int4_blocks: dict | None = None,
 ) -> tuple[StaticCacheLM, nn.Module]:
     """(forward module, embed module), quantized, ready to trace. ``model`` is consumed."""
     embed = TokenEmbedding(model.get_input_embeddings())
@@ -114,7 +140,7 @@ def build_modules(
         )
     model.set_input_embeddings(nn.Embedding(1, embed.table.embedding_dim))
     forward = StaticCacheLM(model, max_seq, keep_ids=keep_ids)
-    quantize_lm(model, quant)
+    quantize_lm(model, quant, int4_blocks)
     embed = quantize_embedding(embed, quant)
     return forward.eval(), embed.eval()
 
@@ -174,10 +200,12 @@ def export_program(
     hidden, vocab = int(text_config.hidden_size), int(text_config.vocab_size)
     max_seq = min(max_seq, int(getattr(text_config, "max_position_embeddings", max_seq)))
     n_params = sum(p.numel() for p in model.parameters())
+    # Read and check the GGUF's 4-bit blocks first: a corrupt file stops here, before minutes of lowering.
+    int4 = int4_blocks_for(Path(folder), model, adapters) if quant.int4_source == "gguf" else None
     report.stage("merging adapters")
     model = merge_adapters(model, list(adapters or []))
     report.stage("quantizing")
-    forward, embed = build_modules(model, quant, max_seq, keep_ids)
+    forward, embed = build_modules(model, quant, max_seq, keep_ids, int4)
     report.stage("tracing")
     programs = trace(forward, embed, hidden)
     metadata = {
@@ -206,5 +234,6 @@ def export_program(
         "output_size": metadata["get_output_size"],
         "max_seq": max_seq,
         "parameters": n_params,
+        "int4_linears": sorted(int4 or {}),  # the linears that run as int4 (QuantConfig.int4_source)
         "timings": report.timings,
     }

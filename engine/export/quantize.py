@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from engine.export.config import QuantConfig
+from engine.export.gguf_int4 import Int4Blocks, Int4SplitLinear
 
 
 def _linear_config(scheme: str, group_size: int, algorithm: str):
@@ -33,18 +34,37 @@ def _linear_config(scheme: str, group_size: int, algorithm: str):
     raise ValueError(f"no quantization for scheme {scheme!r}")
 
 
+def use_int4_blocks(
+    lm: nn.Module, blocks: dict[str, Int4Blocks], activation_quantization: bool = True
+) -> int:
+    """Replace each linear of ``lm`` named in ``blocks`` by its exact ``Int4SplitLinear``; return how many."""
+    modules = dict(lm.named_modules())
+    for name, blk in blocks.items():
+        parent_name, _, child = name.rpartition(".")
+        linear = modules[name]
+        split = Int4SplitLinear(blk, linear.bias, activation_quantization=activation_quantization)
+        setattr(modules[parent_name] if parent_name else lm, child, split)
+    return len(blocks)
+
+
 @torch.no_grad()
-def quantize_lm(lm: nn.Module, config: QuantConfig) -> None:
-    """Quantize the linears of ``lm`` in place: blocks with ``config.linear`` (except those named in
-    ``config.keep_fp32``), the output layer with ``config.head``."""
+def quantize_lm(lm: nn.Module, config: QuantConfig, int4_blocks: dict[str, Int4Blocks] | None = None) -> None:
+    """Quantize the linears of ``lm`` in place: those in ``int4_blocks`` (the GGUF's own 4-bit blocks,
+    ``config.int4_source == "gguf"``) exactly as int4 + offset, other blocks with ``config.linear``
+    (except those named in ``config.keep_fp32``), the output layer with ``config.head``."""
     from torchao.quantization import quantize_
 
     head = lm.get_output_embeddings()
+    if int4_blocks:
+        use_int4_blocks(lm, int4_blocks)
+    # The split layers' parts are quantized already (int4) or stay fp32 (the 1/32-size offset).
+    done = {id(m) for split in lm.modules() if isinstance(split, Int4SplitLinear) for m in split.modules()}
 
     def is_block_linear(module: nn.Module, fqn: str) -> bool:
         return (
             isinstance(module, nn.Linear)
             and module is not head
+            and id(module) not in done
             and module.in_features % config.group_size == 0
             and not any(part in fqn for part in config.keep_fp32)  # mixed precision: sensitive ones stay fp32
         )
