@@ -339,6 +339,13 @@ def test_a_run_on_monologue_is_decoded_in_bounded_pieces_and_its_text_streams_in
     assert wer([words], [" ".join(e.text for e in finals)]) <= 0.15
 
 
+def test_silence_and_noise_stream_no_words_with_the_default_recognizer(moonshine):
+    from pulse_mic import white_noise
+
+    audio = np.concatenate([np.zeros(2 * SECOND, np.float32), white_noise(3.0, 0.1), white_noise(2.0, 0.02, seed=3)])
+    assert stream_recording(audio, moonshine) == []  # no partial, no final: nothing reaches the recognizer
+
+
 MILL = "The village lay quiet under the snow, and nobody walked along the road."
 
 
