@@ -113,6 +113,9 @@ class StyleLearningUi(QObject):
         panel = getattr(window, "style_panel", None)
         if panel is not None:
             panel.deletedAll.connect(self.delete_adapter)
+        choices = getattr(window, "choices", None)  # its quiet timer: Tools > "Learn when idle"
+        if choices is not None:
+            choices.idle.timeout.connect(self.learn_when_idle)
         self.last_message = ""
 
     def learn(self) -> bool:
@@ -134,6 +137,35 @@ class StyleLearningUi(QObject):
         self.learn_action.setEnabled(False)
         self.learner.start(self.window.settings.model, Path(memory.store.path), self.overrides)
         return True
+
+    def new_documents(self, memory: Any) -> list[str]:
+        """Documents of the memory that the style adapter in use has not learned (new or changed)."""
+        from engine.adapters import user_artifacts_root
+        from engine.errors import ArtifactError
+        from engine.manifest import load_manifest
+
+        try:
+            entry = load_manifest(user_artifacts_root()).get(PERSONAL_STYLE)
+        except ArtifactError:
+            entry = None
+        learned = dict(entry.extra.get("documents") or {}) if entry is not None else {}
+        return [d.path for d in memory.store.documents() if learned.get(d.path) != d.sha256]
+
+    def learn_when_idle(self) -> bool:
+        """The quiet timer's end: learn the style if the writer asked for it ("Learn when idle") and the
+        memory holds documents the adapter has not learned. Never beside the choices' own training."""
+        window = self.window
+        choices = getattr(window, "choices", None)
+        if not getattr(window.settings, "learn_when_idle", False) or self.learner.running:
+            return False
+        if choices is not None and choices.learner.running:
+            return False  # one background training at a time; the next quiet period tries again
+        service = getattr(window, "style_service", None)
+        memory = service.memory() if service is not None else None
+        if memory is None or memory.paragraph_count() < MIN_PARAGRAPHS or not self.new_documents(memory):
+            return False
+        window.statusBar().showMessage("Learning your style from your new documents while you are away…", 8000)
+        return self.learn()
 
     def _on_progress(self, step: int, of: int) -> None:
         self.bar.setRange(0, max(1, of))

@@ -69,6 +69,28 @@ def test_learn_my_style_with_too_little_writing_says_so_and_starts_nothing(
     assert not ui.learner.running and not ui.bar.isVisible()
 
 
+def test_learning_when_idle_starts_only_when_asked_and_with_documents_not_learned_yet(
+    qtbot, make_window, tiny_engine, tmp_path
+):
+    write_documents(tmp_path / "docs", 40)
+    window, ui = style_window(qtbot, make_window, tiny_engine, tmp_path / "docs")
+    window.completion.set_enabled(False)
+    window.choices.idle.setInterval(200)  # the quiet period, shortened for the test (10 minutes in the app)
+    assert not window.settings.learn_when_idle
+    window.editor.insertPlainText("x")
+    qtbot.wait(600)
+    assert not ui.learner.running  # not asked for
+    assert len(ui.new_documents(window.style_service.memory())) == 1  # letters.txt, never learned
+
+    window.choices.idle_action.setChecked(True)
+    window.editor.insertPlainText("y")  # typing restarts the quiet period; its end starts the training
+    qtbot.waitUntil(lambda: ui.learner.running, timeout=5000)
+    assert ui.bar.isVisible()
+    with qtbot.waitSignal(ui.learner.finished, timeout=10_000):
+        ui.learner.cancel()
+    assert not list(user_artifacts_root().rglob("*.safetensors"))
+
+
 @pytest.mark.slow
 def test_learn_my_style_trains_in_the_background_the_engine_composes_it_and_delete_all_removes_it(
     qtbot, make_window, tiny_engine, tmp_path, prompter
@@ -87,6 +109,7 @@ def test_learn_my_style_trains_in_the_background_the_engine_composes_it_and_dele
     assert "personal_style" in reloaded.args[0]
     entry = load_manifest(user_artifacts_root())[PERSONAL_STYLE]
     assert entry.metrics["heldout_nll_after"] < entry.metrics["heldout_nll_before"]
+    assert ui.new_documents(window.style_service.memory()) == []  # learned: "Learn when idle" waits for more
     engine = tiny_engine[0]
     for mode in ("autocomplete", "continue", "rephrase"):
         assert PERSONAL_STYLE in engine.adapters.activate(mode).active
