@@ -463,19 +463,19 @@ class Engine:
             takes = self._adaptive_takes(text, mode, start, n, seed, on_piece, cancel)
         else:
             per_unit: list[list[Candidate]] = []
-            rewritable = [u for u in units if not u.kept]
+            total = sum(not u.kept for u in units)
             for unit in units:
-                if cancel is not None and cancel.cancelled:
-                    break
-                if unit.kept:
+                takes = [] if unit.kept else self._adaptive_takes(unit.text, mode, start, n, seed, None, cancel)
+                # Kept units, and a unit a cancel cut, stay as written: the passage is never cut short.
+                if not takes or (cancel is not None and cancel.cancelled):
                     per_unit.append([Candidate(unit.text, 0.0, 0, 0.0, GuardVerdict(True), None, 0.0)])
                 else:
-                    per_unit.append(rank(self._adaptive_takes(unit.text, mode, start, n, seed, None, cancel)))
-                    if on_progress is not None:
-                        on_progress(sum(1 for u in units[: len(per_unit)] if not u.kept), len(rewritable))
+                    per_unit.append(rank(takes))
                 if on_piece is not None:
                     on_piece(unit.before + per_unit[-1][0].text)
-            takes = passage_candidates(text, units[: len(per_unit)], per_unit) if per_unit else []
+                if on_progress is not None and not unit.kept:
+                    on_progress(sum(not u.kept for u in units[: len(per_unit)]), total)
+            takes = passage_candidates(text, units, per_unit)
         scores = self.quality_scorer.score(text, [t.text for t in takes]) if takes else []
         takes = [replace(t, score=s) for t, s in zip(takes, scores, strict=True)]
         return self._candidate_set(text, mode.value, takes, language, started, cancel)

@@ -162,10 +162,9 @@ class CopyRule:
     def adjust(self, logits: torch.Tensor, generated: list[int], text: str) -> torch.Tensor:
         logits = logits.float().clone()
         vocab = logits.shape[-1]
-        if self.copy_bias:
-            follow = self.continuation(generated)
-            if follow:
-                logits[[t for t in follow if t < vocab]] += self.copy_bias
+        follow = [t for t in self.continuation(generated) if t < vocab]
+        if self.copy_bias and follow:
+            logits[follow] += self.copy_bias
         if self.max_copy_run and len(generated) >= self.max_copy_run:
             run = self._next.get(tuple(generated[-self.max_copy_run :]), set()) - self.free_ids
             if run:
@@ -177,7 +176,9 @@ class CopyRule:
             _forbid(logits, self._negators)
         if self.missing(text):
             _forbid(logits, self._ends)
+            copied = logits[follow]  # the source's own full stop ("Mr." in "Mr. Darcy") stays possible
             _forbid(logits, self._sentence_ends)
+            logits[follow] = copied
         elif self.finished(text):
             ends = self._ends[self._ends < vocab]
             kept = logits[ends]

@@ -72,6 +72,8 @@ def check_rephrase_selection(text: str, max_chars: int) -> str:
         raise PromptError("The selection looks like a table: Rephrase rewrites sentences, not rows and columns.")
     if looks_like_code(text):
         raise PromptError("The selection looks like code: Rephrase rewrites prose, and would break it.")
+    if _ONLY_A_NUMBER.fullmatch(text):  # "1994", "3.14": no letters, but not another language either
+        raise PromptError(SELECT_A_PHRASE)
     language = language_of(text)
     if language == "other":
         raise PromptError(
@@ -79,12 +81,12 @@ def check_rephrase_selection(text: str, max_chars: int) -> str:
             "Nothing was changed."
         )
     if not rewritable(text):
-        raise PromptError(
-            "Select a phrase or sentence to rephrase: one word, a name or a number has nothing to reword."
-        )
+        raise PromptError(SELECT_A_PHRASE)
     return language
 
 
+SELECT_A_PHRASE = "Select a phrase or sentence to rephrase: one word, a name or a number has nothing to reword."
+_ONLY_A_NUMBER = re.compile(r"[\d\s.,:/%+\-–]+")
 _WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 

@@ -49,7 +49,9 @@ def test_a_dropped_clause_is_rejected(guard):
         "The rain had not stopped for three days, and the river below the village was still full of water."
     )
     verdict = guard.check(source, "The rain had not stopped for three days.")
-    assert verdict.kinds == ("content",) and "river" in " ".join(verdict.reasons)
+    # The clause check names the clause; the parse check also sees its phrases go ("below the village").
+    assert verdict.kinds[-1:] == ("content",) and "river" in " ".join(verdict.reasons)
+    assert set(verdict.kinds) <= {"content", "structure"}
 
 
 @pytest.mark.parametrize(
