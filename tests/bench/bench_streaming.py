@@ -9,7 +9,8 @@ per path, rotating which goes first (``--paths``, the first is the ratios' refer
 
   streaming  the default: LocalAgreement-2 re-decodes every ``interval`` s of new audio, a decode as
              soon as speech pauses (a decode still running then is abandoned once the silence after
-             what it covers reaches 160 ms), 300 ms end wait when the VAD is sure (engine/audio/streaming.py)
+             what it covers reaches 160 ms), after a confirmed pause only the tail decoded, 224 ms end
+             wait when the VAD is sure, 300 ms when not (engine/audio/streaming.py, vad.py)
   streaming, waits   the same without abandoning: the pause decode waits for the running one
              (issue 17's first streaming version)
   streaming, whole buffer (before)   issue 27's starting point: no tail decode, 300/700 ms end waits
