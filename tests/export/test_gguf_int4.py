@@ -180,6 +180,25 @@ def test_preset_key_and_label_say_int4_only_for_the_gguf_preset():
         QuantConfig(int4_source="q4k")
 
 
+def test_lowered_split_linear_matches_eager_within_bf16_scale_error(tmp_path):
+    """XNNPACK loads and runs the split (positive group scales) and differs from the eager torchao module,
+    int8 activations included, only by its bf16 group scales."""
+    from executorch.runtime import Runtime
+
+    from engine.export.pipeline import lower
+
+    rows, cols = 64, 512
+    split = Int4SplitLinear(decode_int4(random_q4k(rows, cols, seed=11), "Q4_K", rows, cols), None).eval()
+    x = torch.randn(1, 3, cols)
+    edge, config = lower({"forward": torch.export.export(split, (x,), strict=True)}, {})
+    pte = tmp_path / "split.pte"
+    pte.write_bytes(edge.to_executorch(config).buffer)
+    got = Runtime.get().load_program(pte).load_method("forward").execute([x])[0]
+    want = split(x)
+    assert float((got - want).abs().max()) <= 0.01 * float(want.abs().max())
+
+
+@pytest.mark.slow  # a whole (tiny) program export: minutes on the loaded 2-core VM
 def test_exported_program_runs_the_gguf_int4_linears(gemma_pair, tmp_path):
     """The lowered program matches the same modules in eager torchao (int8 activations on), and stays close
     to fp32; the sidecar facts name the linears that run as int4."""
