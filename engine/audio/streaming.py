@@ -239,9 +239,11 @@ class StreamingTranscriber:
         due = len(audio) - decoded_end >= max(cfg.interval_s, last_cost / cfg.busy_share) * SAMPLE_RATE
         if not due and not (paused and decoded_end < speech_end):
             return None
-        if len(audio) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:
-            self._force_cut(audio)
-        words = self._decode_buffer(_as_utterance_end(audio, speech_end) if paused else audio, watched=True)
+        # At a pause the buffer is decoded as the segmenter will close it, up to 136 ms longer than heard.
+        buffer = _as_utterance_end(audio, speech_end) if paused else audio
+        if len(buffer) - self.offset > cfg.max_buffer_s * SAMPLE_RATE:
+            self._force_cut(buffer)
+        words = self._decode_buffer(buffer, watched=True)
         if words is None:
             # Abandoned: no hypothesis, so the committed words stay what two finished decodes agreed on.
             return None
