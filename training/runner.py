@@ -500,6 +500,8 @@ class TrainerRun:
                 _say(self.status.update(state.global_step, loss, evals or None))
 
             def on_save(self, args, state, control, **kwargs):
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    torch.distributed.barrier()  # every rank's RNG file is written before rank 0 seals
                 staged = run.folder / STAGING / f"checkpoint-{state.global_step}"
                 if not staged.is_dir() or not args.should_save:
                     return
