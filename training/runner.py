@@ -465,6 +465,7 @@ class TrainerRun:
         self.resumed_from: Path | None = None
         self.saved: list[Path] = []
         self.stopped_at: int | None = None  # the step where runner.stop_after ended this process
+        self.status: Status | None = None
 
     def trainer_arguments(self) -> dict:
         """Overrides of ``training.recipe.trainer_arguments``: checkpoints go to ``.staging``, and this
@@ -481,9 +482,12 @@ class TrainerRun:
         class Runner(TrainerCallback):
             def on_train_begin(self, args, state, control, **kwargs):
                 self.cadence = Cadence(run.runner, state.max_steps, run.align)
-                self.status = Status(
-                    state.max_steps, run.folder if run.runner.active else None, state.global_step
-                )
+                run.status = None
+
+            def on_step_begin(self, args, state, control, **kwargs):
+                if run.status is None:  # here, not at train begin: a resumed step count is loaded by now
+                    folder = run.folder if run.runner.active else None
+                    run.status = Status(state.max_steps, folder, state.global_step)
 
             def on_step_end(self, args, state, control, **kwargs):
                 save, stop = self.cadence.due(state.global_step)
@@ -497,7 +501,8 @@ class TrainerRun:
                 logs = logs or {}
                 evals = {k: v for k, v in logs.items() if k.startswith("eval_")}
                 loss = logs.get("loss")
-                _say(self.status.update(state.global_step, loss, evals or None))
+                if run.status is not None:
+                    _say(run.status.update(state.global_step, loss, evals or None))
 
             def on_save(self, args, state, control, **kwargs):
                 if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -105,6 +105,7 @@ def test_grpo_two_plus_two_steps_with_a_resume_equal_four_steps(tiny, tmp_path, 
     second = GrpoStyleRecipe(grpo_config(tiny, tmp_path, "second", resume=True))
     metrics = second.run()
     assert metrics["steps"] == 4 and metrics["resumed_from"] == str(saved)
+    assert second.resumable.status.start_step == 2  # the time left is estimated from this process's steps
     resumed = adapter(tmp_path / "second" / "adapter")
     assert resumed.keys() == whole.keys()
     for name in whole:
