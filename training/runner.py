@@ -491,6 +491,11 @@ class TrainerRun:
 
             def on_step_end(self, args, state, control, **kwargs):
                 save, stop = self.cadence.due(state.global_step)
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    # every rank saves (and meets the barrier in on_save) when any rank's clock says so
+                    flags = torch.tensor([save, stop], dtype=torch.int32, device=args.device)
+                    torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+                    save, stop = bool(flags[0]), bool(flags[1])
                 if save:
                     control.should_save = True
                 if stop:
