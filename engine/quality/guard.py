@@ -135,8 +135,17 @@ def clauses(text: str, fine: bool = False) -> list[str]:
     splitter = _PHRASE_SPLIT if fine else _CLAUSE_SPLIT
     out = []
     for sentence in _SENTENCE_SPLIT.split(text):
+        # A fronted subordinate clause ends at its comma: "Because nobody was home, the guests left".
+        sentence = _FRONTED.sub(r"\1;", sentence)
         out.extend(c.strip() for c in splitter.split(sentence) if c and c.strip())
     return out
+
+
+_FRONTED = re.compile(
+    r"^(\W*(?:because|although|though|if|unless|when|whenever|since|while|until|after|before|as|"
+    r"потому что|хотя|если|когда|пока)\b[^,;]*),",
+    re.I,
+)
 
 
 def clause_polarities(text: str) -> list[tuple[int, list[str], bool]]:

@@ -146,6 +146,26 @@ def structure_changes(src: Parse, cand: Parse) -> list[str]:
     out += _dropped_phrases(src, cand)
     out += _time_changes(src, cand)
     out += _name_changes(src, cand)
+    out += _link_changes(src, cand)
+    return out
+
+
+# How two clauses hang together: "because" → "but" turns a cause into a contrast. A link is lost when
+# the source says it with an unambiguous word and the take with none of the words that can say it
+# ("since", "as", "so" can say a cause, "yet", "while", "still" a contrast).
+_LINKS = {
+    "a cause": ({"because", "therefore", "thus", "hence", "consequently"}, {"since", "as", "so", "for"}),
+    "a contrast": ({"but", "although", "though", "however", "whereas", "nevertheless"}, {"yet", "while", "still"}),
+    "a condition": ({"if", "unless"}, {"provided", "providing", "whether"}),
+}
+
+
+def _link_changes(src: Parse, cand: Parse) -> list[str]:
+    out = []
+    for link, (markers, also) in _LINKS.items():
+        lost = sorted(src.words & markers)
+        if lost and not cand.words & (markers | also):
+            out.append(f"the link between the clauses changed: “{lost[0]}” ({link}) is gone")
     return out
 
 
