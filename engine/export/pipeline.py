@@ -119,8 +119,9 @@ def int4_blocks_for(folder: Path, model: nn.Module, adapters: list[Path] | None)
     if not gguf_path.exists():
         raise ModelError(f"The GGUF {gguf_path} that {folder.name} was converted from is gone.")
     blocks = read_int4_blocks(gguf_path, model)
-    head = model.get_output_embeddings()
-    return {name: b for name, b in blocks.items() if dict(model.named_modules())[name] is not head}
+    # The output layer keeps the preset's scheme (its rows may be pruned; a tied one is the input table).
+    modules, head = dict(model.named_modules()), model.get_output_embeddings()
+    return {name: b for name, b in blocks.items() if modules[name] is not head}
 
 
 def build_modules(

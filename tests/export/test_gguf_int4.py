@@ -227,3 +227,15 @@ def test_exported_program_runs_the_gguf_int4_linears(gemma_pair, tmp_path):
     # XNNPACK's bf16 group scales are the only difference from the eager torchao modules
     assert float((got - sim).abs().max()) <= 0.02 * scale
     assert float((got - fp32).abs().max()) <= 0.05 * scale
+
+
+def test_export_reads_the_blocks_first_and_refuses_what_it_cannot_keep(gemma_pair, tmp_path):
+    from engine.export.pipeline import int4_blocks_for
+
+    model, folder, _, types = gemma_pair
+    blocks = int4_blocks_for(folder, model, None)
+    assert sorted(blocks) == sorted(n for n, t in types.items() if t in ("Q4_K", "Q4_1", "Q4_0"))
+    with pytest.raises(ModelError, match="cannot merge adapters"):
+        int4_blocks_for(folder, model, [tmp_path / "adapter"])
+    with pytest.raises(ModelError, match="not converted from a GGUF"):
+        int4_blocks_for(tmp_path, model, None)
