@@ -142,6 +142,9 @@ class CopyRule:
     sentence_end_ids: frozenset[int] = frozenset()
     finished: Callable[[str], bool] = lambda text: False
     copy_bias: float = 1.0
+    # Missing facts stop blocking the end after this many tokens (0: always block): a take that lost a
+    # number early otherwise runs on inventing more (seen on held-out units); the guard flags it instead.
+    hold_limit: int = 0
     max_copy_run: int = 0  # > 0: a copied run of this many source tokens must be broken (a rewrite,
     # not a copy), except by the source's free tokens (names, numbers, negators, punctuation)
     free_ids: frozenset[int] = frozenset()
@@ -174,7 +177,7 @@ class CopyRule:
             _forbid(logits, self._names)
         if self.negations_left(text) <= 0:
             _forbid(logits, self._negators)
-        if self.missing(text):
+        if self.missing(text) and (not self.hold_limit or len(generated) < self.hold_limit):
             _forbid(logits, self._ends)
             copied = logits[follow]  # the source's own full stop ("Mr." in "Mr. Darcy") stays possible
             _forbid(logits, self._sentence_ends)

@@ -175,6 +175,7 @@ def copy_rule(
         sentence_end_ids=frozenset(vocab.sentence_ends),
         finished=keep.finished,
         copy_bias=copy_bias,
+        hold_limit=int(1.3 * len(source_ids)) + 4,
         max_copy_run=max_copy_run,
         free_ids=frozenset(free_tokens(source_ids, vocab)),
     )

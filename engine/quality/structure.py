@@ -51,7 +51,7 @@ class Parse:
     forms: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # noun -> its words
     determiners: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # noun -> classes
     roles: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # verb -> {"doer": .., "undergoer": ..}
-    phrases: list[tuple[str, str]] = field(default_factory=list)  # (noun lemma, the phrase's words)
+    phrases: list[tuple[frozenset, str]] = field(default_factory=list)  # (content lemmas, the phrase's words)
     times: set[tuple[str, str]] = field(default_factory=set)  # (relation, unit)
     names: list[str] = field(default_factory=list)
     lemmas: set[str] = field(default_factory=set)
@@ -73,7 +73,8 @@ def parse(doc) -> Parse:
         if t.dep_ in ("prep", "dative", "agent"):
             objects = [c for c in t.children if c.dep_ == "pobj" and c.pos_ in ("NOUN", "PROPN")]
             for obj in objects:
-                p.phrases.append((obj.lemma_.lower(), " ".join(w.text for w in t.subtree)))
+                content = {w.lemma_.lower() for w in t.subtree if w.pos_ in ("NOUN", "PROPN", "ADJ", "NUM")}
+                p.phrases.append((frozenset(content), " ".join(w.text for w in t.subtree)))
                 if obj.lemma_.lower() in _TIME_UNITS or obj.ent_type_ in ("DATE", "TIME"):
                     p.times.add((t.lemma_.lower(), obj.lemma_.lower()))
         if t.lower_ == "ago":
@@ -161,11 +162,14 @@ _LINKS = {
 
 
 def _link_changes(src: Parse, cand: Parse) -> list[str]:
+    """A link the source says is gone and another kind stands in its place ("because" → "but"). A link
+    dropped by a restructuring ("Running late, he …" for "… because he was late") is not flagged."""
     out = []
+    brought = [k for k, (markers, _) in _LINKS.items() if cand.words & markers and not src.words & markers]
     for link, (markers, also) in _LINKS.items():
         lost = sorted(src.words & markers)
-        if lost and not cand.words & (markers | also):
-            out.append(f"the link between the clauses changed: “{lost[0]}” ({link}) is gone")
+        if lost and not cand.words & (markers | also) and brought:
+            out.append(f"the link between the clauses changed: “{lost[0]}” ({link}) became {brought[0]}")
     return out
 
 
@@ -221,10 +225,12 @@ def _role_changes(src: Parse, cand: Parse) -> list[str]:
 
 
 def _dropped_phrases(src: Parse, cand: Parse) -> list[str]:
+    """A phrase none of whose content words the take holds ("for a long time" → "for a long while" keeps
+    "long": reworded, not dropped)."""
     return [
-        f"a phrase was dropped: “{words}”"
-        for noun, words in src.phrases
-        if noun not in cand.lemmas and noun not in cand.words
+        f"a phrase was dropped: “{text}”"
+        for content, text in src.phrases
+        if not content & (cand.lemmas | cand.words)
     ]
 
 
