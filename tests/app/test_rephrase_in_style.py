@@ -8,6 +8,7 @@ from PySide6.QtGui import QTextCursor
 from qt_helpers import GHOST_TIMEOUT_MS
 from test_assist import menu_action, open_context_menu
 
+from app.assist import REPHRASE_TAKES
 from app.style_rephrase import PAUSED, TITLE
 from engine import prompts
 from engine.errors import STYLE_MEMORY_NEEDED
@@ -142,7 +143,8 @@ def test_in_my_style_takes_carry_the_writers_paragraphs_and_replace_the_selectio
     assert engine1.last_prompt == prompts.with_exemplars(style.texts, prompts.rephrase_prompt(selection))
     assert dialog.style_note.text().startswith("Your style from: 2 paragraphs from speeches.txt")
     assert f"Adapters: {engine1.adapters.status(Mode.REPHRASE_STYLE)}" in dialog.style_note.text()
-    assert 1 <= len(dialog.candidates) <= 3 and all(c.verdict is not None for c in dialog.candidates)
+    # Adaptive best-of-n: up to REPHRASE_TAKES, fewer when a take passes the guard early.
+    assert 1 <= len(dialog.candidates) <= REPHRASE_TAKES and all(c.verdict is not None for c in dialog.candidates)
     demoted = [c.demoted for c in dialog.candidates]
     assert demoted == sorted(demoted)  # the guard's verdicts rank them, as in Rephrase
     if dialog.candidates[0].demoted:
