@@ -26,6 +26,7 @@ from engine.sampling import sample
 
 PREFILL_CHUNK = 64  # positions per prefill call: a cancel waits at most one chunk
 _SENTENCE_END = re.compile(r"[.!?…][\"'»”’)\]]*$")
+_LINE_BREAK = re.compile(r"[\n\r]")
 
 
 @dataclass
@@ -86,7 +87,8 @@ class VocabIndex:
                 self.strings.append("")
                 continue
             self.strings.append(piece.replace("▁", " ").replace("Ġ", " ").replace("Ċ", "\n"))
-        self.newline_ids = {i for i, s in enumerate(self.strings) if "\n" in s}
+        # A carriage return breaks a line too: a Rephrase take once ran on past "\r\r\r" into "Original: …".
+        self.newline_ids = {i for i, s in enumerate(self.strings) if "\n" in s or "\r" in s}
         order = sorted(range(len(self.strings)), key=self.strings.__getitem__)
         self._sorted = [self.strings[i] for i in order]
         self._ids = order
@@ -423,7 +425,8 @@ def _apply_stops(text: str, params: GenerationParams) -> tuple[str, str]:
         if i >= 0:
             return text[:i], "paragraph"
     if params.stop_at_newline:
-        i = text.find("\n", body_start if params.stop_at_paragraph else 0)
+        found = _LINE_BREAK.search(text, body_start if params.stop_at_paragraph else 0)
+        i = found.start() if found else -1
         if i >= 0:
             return text[:i], "newline"
     if params.stop_at_sentence_end and text[body_start:].strip() and _SENTENCE_END.search(text.rstrip()):

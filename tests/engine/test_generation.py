@@ -10,7 +10,7 @@ import torch
 
 from engine.api import CancelToken
 from engine.errors import PromptError
-from engine.modes import Mode
+from engine.modes import GenerationParams, Mode
 
 EN = (
     "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
@@ -204,3 +204,13 @@ def test_speculative_healing_gives_the_same_text_with_one_model_call_fewer(engin
     assert spec_text == plain_text and spec_text.strip()
     assert spec_tokens == plain_tokens
     assert spec_calls == plain_calls - 1, (spec_calls, plain_calls)
+
+
+def test_a_carriage_return_ends_a_line_bound_take_as_a_line_feed_does():
+    """A Rephrase take once ran on past "\\r\\r\\r" into "Original: …": "\\r" is a line break too."""
+    from engine.generation import _apply_stops
+
+    line = GenerationParams(max_new_tokens=8, stop_at_newline=True)
+    assert _apply_stops("She left. \r\r\rOriginal: x", line) == ("She left. ", "newline")
+    assert _apply_stops("She left.\nMore", line) == ("She left.", "newline")
+    assert _apply_stops("She left. \rMore", GenerationParams(max_new_tokens=8)) == ("She left. \rMore", "")
