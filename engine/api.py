@@ -58,6 +58,7 @@ from engine.quality.keep import (
 )
 from engine.quality.passages import passage_candidates, passage_units
 from engine.quality.selection_check import check_rephrase_selection, language_of
+from engine.sampling import CopyRule
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ MAX_REPHRASE_CHARS = 4000  # a few paragraphs: a small model cannot rewrite more
 # Eager unused this long while programs serve -> its ~1.1 GB of fp32 base weights leave memory. Long
 # enough that a mode still waiting for its program keeps them; reading them back costs ~1 s.
 PARK_EAGER_AFTER_S = 60.0
-MAX_DICTATION_CHARS = 2000
+MAX_DICTATION_CHARS = 2000  # one utterance; Whisper's 30 s window holds ~100 words
 # Adaptive best-of-n's time budget per sentence (no new take starts after it): 5 takes of the ExecuTorch
 # program (~1.8 s each) fit easily; on eager under load a take can cost 10 s, and one take is no choice.
-REPHRASE_BUDGET_S = 20.0  # one utterance; Whisper's 30 s window holds ~100 words
+REPHRASE_BUDGET_S = 20.0
 
 __all__ = ["Engine", "CancelToken", "GenerationParams", "Mode", "PromptError", "StyleContext", "StyleRequest"]
 
@@ -147,6 +148,7 @@ class Engine:
         # Adaptive best-of-n: no new take starts after this long (one take, at least, always runs).
         self.rephrase_budget_s: float | None = REPHRASE_BUDGET_S
         self._vocab_classes: VocabClasses | None = None
+        self._copy_rule: tuple[tuple, CopyRule] | None = None  # (source, bias, run) -> its rule (stateless)
 
     def attach_style_memory(self, memory: Any) -> None:
         """The style memory that ``style=StyleRequest(...)`` requests retrieve from (None: none)."""
@@ -361,12 +363,15 @@ class Engine:
         the caller brought its own rule or ``copy_bias`` is None (the old decoding, for evals)."""
         if params.rule is not None or self.copy_bias is None:
             return params
-        if self._vocab_classes is None:
-            self._vocab_classes = VocabClasses(self.generator.vocab.strings)
-        end_ids = set(self.generator.eos_ids) | self.generator.vocab.newline_ids
-        source_ids = self.tokenizer(" " + " ".join(text.split()), add_special_tokens=False)["input_ids"]
-        rule = copy_rule(text, source_ids, self._vocab_classes, end_ids, self.copy_bias, self.max_copy_run)
-        return replace(params, rule=rule)
+        key = (text, self.copy_bias, self.max_copy_run)
+        if self._copy_rule is None or self._copy_rule[0] != key:  # built once for all takes of a source
+            if self._vocab_classes is None:
+                self._vocab_classes = VocabClasses(self.generator.vocab.strings)
+            end_ids = set(self.generator.eos_ids) | self.generator.vocab.newline_ids
+            source_ids = self.tokenizer(" " + " ".join(text.split()), add_special_tokens=False)["input_ids"]
+            rule = copy_rule(text, source_ids, self._vocab_classes, end_ids, self.copy_bias, self.max_copy_run)
+            self._copy_rule = (key, rule)
+        return replace(params, rule=self._copy_rule[1])
 
     def _rephrase_prompt(self, text: str) -> tuple[str, list[int] | None]:
         if self.info.has_chat_template:
@@ -464,7 +469,7 @@ class Engine:
             takes = self._adaptive_takes(text, mode, start, n, seed, on_piece, cancel)
         else:
             per_unit: list[list[Candidate]] = []
-            total = sum(not u.kept for u in units)
+            total, done = sum(not u.kept for u in units), 0
             for unit in units:
                 takes = [] if unit.kept else self._adaptive_takes(unit.text, mode, start, n, seed, None, cancel)
                 # Kept units, and a unit a cancel cut, stay as written: the passage is never cut short.
@@ -474,8 +479,10 @@ class Engine:
                     per_unit.append(rank(takes))
                 if on_piece is not None:
                     on_piece(unit.before + per_unit[-1][0].text)
-                if on_progress is not None and not unit.kept:
-                    on_progress(sum(not u.kept for u in units[: len(per_unit)]), total)
+                if not unit.kept:
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
             takes = passage_candidates(text, units, per_unit)
         scores = self.quality_scorer.score(text, [t.text for t in takes]) if takes else []
         takes = [replace(t, score=s) for t, s in zip(takes, scores, strict=True)]

@@ -198,7 +198,7 @@ class CopyRule:
         the source's first token when nothing has been generated."""
         if not generated:
             return {self.source_ids[0]} if self.source_ids else set()
-        for n in range(min(4, len(generated)), 0, -1):  # noqa: B007
+        for n in range(min(4, len(generated)), 0, -1):
             follow = self._next.get(tuple(generated[-n:]))
             if follow:
                 return follow

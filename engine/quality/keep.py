@@ -21,6 +21,7 @@ from engine.quality.guard import (
     _NEGATION_WORDS,
     _NOT_NEGATIONS,
     _NUMBER_WORDS,
+    _bare,
     is_negation,
     names,
     number_facts,
@@ -76,8 +77,7 @@ class Keep:
     @classmethod
     def of(cls, source: str) -> Keep:
         inside, _ = names(source)
-        bare = frozenset(re.sub(r"['’]s$", "", n.lower()) for n in inside)
-        return cls(bare, frozenset(number_facts(source)), negation_cues(source), max(1, sentence_ends(source)))
+        return cls(frozenset(_bare(n) for n in inside), frozenset(number_facts(source)), negation_cues(source), max(1, sentence_ends(source)))
 
     def finished(self, text: str) -> bool:
         """The take has as many sentences as the source and stands at the end of one."""
@@ -85,7 +85,7 @@ class Keep:
 
     def missing(self, text: str) -> list[str]:
         """What ``text`` does not yet hold, as short labels (empty: everything is there)."""
-        have = {re.sub(r"['’]s$", "", w.lower()) for w in words(text)}
+        have = {_bare(w) for w in words(text)}
         out = sorted(n for n in self.names if n not in have)
         facts = set(number_facts(text))
         out += sorted(_label(f) for f in self.facts if f not in facts)
@@ -163,13 +163,13 @@ def copy_rule(
     forbidden |= {i for i, m in vocab.months.items() if m not in source_words}
     capitalized = [" " + w for w in re.findall(r"[^\W\d_][\w'’-]*", source) if w[0].isupper()]
     # A capitalized piece may come in only as (part of) a capitalized word of the source.
-    names = {i for i, s in vocab.capitals.items() if not any(s in w for w in capitalized)}
+    name_ids = {i for i, s in vocab.capitals.items() if not any(s in w for w in capitalized)}
     return CopyRule(
         source_ids=tuple(source_ids),
         missing=keep.missing,
         end_ids=frozenset(end_ids),
         forbidden_ids=frozenset(forbidden),
-        name_ids=frozenset(names),
+        name_ids=frozenset(name_ids),
         negator_ids=frozenset(vocab.negators),
         negations_left=keep.negations_left,
         sentence_end_ids=frozenset(vocab.sentence_ends),

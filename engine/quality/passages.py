@@ -41,7 +41,6 @@ def passage_units(text: str) -> list[Unit]:
         line_break = "\n" in match.group(0)
         if not piece or not line_break and (_ABBREVIATION.search(piece) or text[match.end()].islower()):
             continue  # "Mr. Darcy", "10 p.m. on Monday", "“Go!” he said"
-
         units.append(Unit(before, piece, not rewritable(piece)))
         start, before = match.end(), match.group(0)
     if start < len(text):
