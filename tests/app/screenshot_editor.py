@@ -29,15 +29,27 @@ TEXT = (
 )
 
 
-def main(out: str) -> int:
+def open_editor(style_memory: bool = True) -> tuple[QApplication, MainWindow]:
+    """The editor on the real engine, shown (the screenshot scripts' common start)."""
     app = QApplication(sys.argv[:1])
     from engine.api import Engine
 
-    engine = Engine()
-    window = MainWindow(engine=engine, prompter=ScriptedPrompter(), style_memory=True, load_model=False)
+    window = MainWindow(engine=Engine(), prompter=ScriptedPrompter(), style_memory=style_memory, load_model=False)
     window.resize(860, 420)
     window.show()
     QTest.qWaitForWindowExposed(window)
+    return app, window
+
+
+def close_editor(window: MainWindow) -> None:
+    """Stop the engine thread and close without the unsaved-changes prompt."""
+    window.shutdown()
+    window.editor.document().setModified(False)
+    window.close()
+
+
+def main(out: str) -> int:
+    app, window = open_editor()
     window.editor.setFocus()
     type_keys(window.editor, TEXT)
     deadline = time.monotonic() + 240
@@ -56,9 +68,7 @@ def main(out: str) -> int:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(out)
     print(f"ghost: {window.editor.ghost_text!r}")
-    window.shutdown()
-    window.editor.document().setModified(False)
-    window.close()
+    close_editor(window)
     return 0 if ok else 1
 
 

@@ -13,23 +13,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PySide6.QtGui import QTextCursor  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from app.main_window import MainWindow  # noqa: E402
-from app.prompter import ScriptedPrompter  # noqa: E402
+from screenshot_editor import close_editor, open_editor  # noqa: E402
 
 SENTENCE = "Maria has not opened the letter that arrived on Tuesday, because she was afraid of what it said."
 TEXT = f"Chapter Two\n\n{SENTENCE} The kettle was already boiling.\n"
 
 
 def main(out: str) -> int:
-    app = QApplication(sys.argv[:1])
-    from engine.api import Engine
-
-    engine = Engine()
-    window = MainWindow(engine=engine, prompter=ScriptedPrompter(), style_memory=False, load_model=False)
-    window.resize(860, 420)
-    window.show()
+    app, window = open_editor(style_memory=False)
     window.editor.setPlainText(TEXT)
     cursor = window.editor.textCursor()
     start = TEXT.index(SENTENCE)
@@ -48,9 +39,7 @@ def main(out: str) -> int:
     ok = dialog.grab().save(out) and dialog.finished_streaming
     print("takes:", [(c.text, c.verdict.reasons if c.verdict else None) for c in dialog.candidates])
     dialog.reject()
-    window.shutdown()
-    window.editor.document().setModified(False)
-    window.close()
+    close_editor(window)
     return 0 if ok else 1
 
 
